@@ -1,0 +1,31 @@
+"""paretojax: gradient-based multi-objective optimization in JAX.
+
+Import as ``import paretojax as pj``. The public API is flat, like optax::
+
+    tx = optax.chain(pj.mgda(), optax.adam(1e-3))
+
+See ``pj.methods()`` for the catalogue of methods.
+"""
+
+from __future__ import annotations
+
+from paretojax.core.jacobian import (
+    combine as combine,
+    gram as gram,
+    jacobian_wrt_features as jacobian_wrt_features,
+    value_and_jacobian as value_and_jacobian,
+)
+from paretojax.core.simplex import (
+    das_dennis as das_dennis,
+    linspace_prefs as linspace_prefs,
+    project_simplex as project_simplex,
+    sample_dirichlet as sample_dirichlet,
+)
+from paretojax.registry import MethodInfo as MethodInfo
+from paretojax.transforms import (
+    TransformState as TransformState,
+    jacobian_transform as jacobian_transform,
+    weighting_transform as weighting_transform,
+)
+
+__version__ = "0.1.0"

@@ -1,0 +1,266 @@
+r"""optax glue: turn a weighting, a Jacobian manipulation or a scalarization into a transform.
+
+Every method in paretojax is packaged as an :class:`optax.GradientTransformationExtraArgs` whose
+``update`` takes the **stacked per-task gradients** (a params-shaped pytree whose leaves carry a
+leading task axis ``m``, as returned by :func:`paretojax.value_and_jacobian`) and returns one
+params-shaped update::
+
+    tx = optax.chain(pj.mgda(), optax.adam(1e-3))
+    losses, jac = pj.value_and_jacobian(loss_vector)(params, batch)
+    updates, opt_state = tx.update(jac, opt_state, params, task_losses=losses)
+
+Conventions shared by every method (DESIGN.md §3):
+
+* extra arguments are keyword-only: ``task_losses`` (the loss vector ``[m]``; never ``value``,
+  which optax's own transforms read as a scalar) and ``pref`` (a preference on the simplex);
+  unknown extra args are ignored, so one ``optax.chain`` can feed several transforms;
+* shapes are validated when tracing (static), with a :class:`ValueError` naming the problem;
+* **non-finite input inside jit**: if the Gram matrix, the losses, the preference or the solver
+  output is non-finite (or the preference is off the simplex), the step is *skipped*: the update
+  is exactly zero, the method state is left unchanged, and ``state.skipped`` counts the event.
+  Nothing NaN ever reaches the optimizer;
+* the transforms follow the leading-axis convention of ``optax.experimental.aggregating`` and
+  are returned as its ``Aggregator`` type when available (a ``GradientTransformationExtraArgs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from paretojax.core.jacobian import accumulation_dtype, combine, gram, num_tasks
+from paretojax.core.simplex import check_pref, is_tracer, pref_is_valid
+
+Array = jax.Array
+PyTree = Any
+
+try:  # optax ≥ 0.2.5 ships the aggregating API; fall back to the plain type otherwise.
+    from optax.experimental.aggregating import Aggregator as _TransformType
+except Exception:  # pragma: no cover - depends on the installed optax
+    _TransformType = optax.GradientTransformationExtraArgs
+
+__all__ = [
+    "TransformState",
+    "weighting_transform",
+    "jacobian_transform",
+    "validate_inputs",
+    "finite_all",
+]
+
+WeightsFn = Callable[[Array, Any, Any, Any], tuple[Array, Any]]
+UpdateFn = Callable[[PyTree, Any, Any, Any], tuple[PyTree, Any]]
+
+
+class TransformState(NamedTuple):
+    """State of every paretojax transform.
+
+    Attributes:
+      inner: the method's own state (a NamedTuple, or ``optax.EmptyState()``).
+      weights: the last task weights ``[m]`` when the factory was given ``num_tasks`` (for
+        logging), else ``None``; weights of a skipped step are recorded as zeros.
+      skipped: int32 count of steps skipped because of non-finite input or an invalid preference.
+    """
+
+    inner: Any
+    weights: Array | None
+    skipped: Array
+
+
+def finite_all(tree: PyTree) -> Array:
+    """Boolean scalar: every leaf of ``tree`` is finite (``True`` for an empty tree)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]
+    if not leaves:
+        return jnp.asarray(True)
+    return jnp.all(jnp.stack(leaves))
+
+
+def _check_concrete_finite(x: Any, name: str) -> None:
+    if x is not None and not is_tracer(x):
+        import numpy as np
+
+        if not np.all(np.isfinite(np.asarray(x))):
+            raise ValueError(f"{name} contains NaN or inf: {np.asarray(x)}.")
+
+
+def validate_inputs(
+    jac: PyTree,
+    task_losses: Any,
+    pref: Any,
+    *,
+    needs_losses: bool,
+    needs_pref: bool,
+    num_tasks_expected: int | None,
+    method: str,
+) -> tuple[int, Array | None, Array | None]:
+    """Shared API-edge validation. Returns ``(m, losses, pref)`` as arrays (or ``None``).
+
+    Raises ``ValueError`` for inconsistent shapes, missing required extra args, and — when the
+    values are concrete (outside ``jit``) — NaN/inf losses and preferences off the simplex.
+    """
+    m = num_tasks(jac)
+    if num_tasks_expected is not None and m != num_tasks_expected:
+        raise ValueError(
+            f"{method}: the transform was built for num_tasks={num_tasks_expected} but received "
+            f"gradients for m={m} tasks."
+        )
+    losses = None
+    if task_losses is not None:
+        losses = jnp.asarray(task_losses)
+        if losses.shape != (m,):
+            raise ValueError(
+                f"{method}: task_losses must have shape ({m},) to match the gradients, got "
+                f"{losses.shape}."
+            )
+        _check_concrete_finite(losses, f"{method}: task_losses")
+    elif needs_losses:
+        raise ValueError(f"{method} needs the loss vector: call update(..., task_losses=losses).")
+    p = None
+    if pref is not None:
+        p = check_pref(pref, m, name=f"{method}: pref")
+    elif needs_pref:
+        raise ValueError(f"{method} needs a preference: call update(..., pref=p) with p on the simplex.")
+    return m, losses, p
+
+
+def _guarded(
+    ok: Array, new: PyTree, old: PyTree
+) -> PyTree:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def _zero_update(jac: PyTree) -> PyTree:
+    return jax.tree_util.tree_map(lambda leaf: jnp.zeros(leaf.shape[1:], leaf.dtype), jac)
+
+
+def _init_state(init_fn: Callable[[], Any] | None, num_tasks_: int | None) -> TransformState:
+    inner = optax.EmptyState() if init_fn is None else init_fn()
+    weights = None if num_tasks_ is None else jnp.zeros((num_tasks_,), jnp.float32)
+    return TransformState(inner=inner, weights=weights, skipped=jnp.zeros((), jnp.int32))
+
+
+def weighting_transform(
+    weights_fn: WeightsFn,
+    init_fn: Callable[[], Any] | None = None,
+    *,
+    num_tasks: int | None = None,
+    needs_losses: bool = False,
+    needs_pref: bool = False,
+    uses_gram: bool = True,
+    name: str = "weighting",
+) -> optax.GradientTransformationExtraArgs:
+    r"""Build a transform from a Gram-level weighting ``w = weights_fn(G, losses, state, pref)``.
+
+    The update is ``Σ_i w_i J_i`` computed leaf by leaf. ``weights_fn`` sees only the ``m × m``
+    Gram (or nothing, when ``uses_gram=False``, e.g. for loss-level methods), the losses and the
+    preference, so it is cheap, ``vmap``-able and identical on one device or many.
+
+    Args:
+      weights_fn: ``(gram, losses, inner_state, pref) -> (weights[m], inner_state)``.
+      init_fn: ``() -> inner_state``; ``None`` for stateless methods.
+      num_tasks: m, when known at construction (required by stateful methods; enables logging
+        of the weights in ``state.weights``).
+      needs_losses / needs_pref: whether ``task_losses`` / ``pref`` are required extra args.
+      uses_gram: compute ``G = gram(J)`` and pass it (else ``None`` is passed).
+      name: method name used in error messages.
+    """
+
+    def init(params: PyTree) -> TransformState:
+        del params
+        return _init_state(init_fn, num_tasks)
+
+    def update(
+        updates: PyTree,
+        state: TransformState,
+        params: PyTree | None = None,
+        *,
+        task_losses: Any = None,
+        pref: Any = None,
+        **extra: Any,
+    ) -> tuple[PyTree, TransformState]:
+        del params, extra
+        m, losses, p = validate_inputs(
+            updates, task_losses, pref, needs_losses=needs_losses, needs_pref=needs_pref,
+            num_tasks_expected=num_tasks, method=name,
+        )
+        g = gram(updates) if uses_gram else None
+        ok = finite_all((g, losses, p))
+        if p is not None:
+            ok = ok & pref_is_valid(p)
+        # Feed the solver a harmless input on bad steps so that no NaN is even computed.
+        acc = accumulation_dtype(jnp.float32) if g is None else g.dtype
+        g_in = None if g is None else jnp.where(ok, g, jnp.eye(m, dtype=acc))
+        l_in = None if losses is None else jnp.where(ok, losses, jnp.ones_like(losses))
+        p_in = None if p is None else jnp.where(ok, p, jnp.full_like(p, 1.0 / m))
+        w, new_inner = weights_fn(g_in, l_in, state.inner, p_in)
+        w = jnp.asarray(w)
+        if w.shape != (m,):
+            raise ValueError(f"{name}: weights_fn returned shape {w.shape}, expected ({m},).")
+        ok = ok & jnp.all(jnp.isfinite(w))
+        w = jnp.where(ok, w, jnp.zeros_like(w))
+        upd = _guarded(ok, combine(w, updates), _zero_update(updates))
+        new_state = TransformState(
+            inner=_guarded(ok, new_inner, state.inner),
+            weights=None if state.weights is None else w.astype(state.weights.dtype),
+            skipped=state.skipped + jnp.where(ok, 0, 1).astype(jnp.int32),
+        )
+        return upd, new_state
+
+    return _TransformType(init, update)
+
+
+def jacobian_transform(
+    update_fn: UpdateFn,
+    init_fn: Callable[[], Any] | None = None,
+    *,
+    num_tasks: int | None = None,
+    needs_losses: bool = False,
+    needs_pref: bool = False,
+    name: str = "manipulation",
+) -> optax.GradientTransformationExtraArgs:
+    """Build a transform from a Jacobian-level manipulation ``u = update_fn(J, losses, state, pref)``.
+
+    For methods that need the full Jacobian rows (GradDrop, TrimmedMean, …) rather than the Gram.
+    Same validation and non-finite policy as :func:`weighting_transform`; ``state.weights`` stays
+    ``None`` unless the method writes weights into its own state.
+    """
+
+    def init(params: PyTree) -> TransformState:
+        del params
+        st = _init_state(init_fn, None)
+        return st
+
+    def update(
+        updates: PyTree,
+        state: TransformState,
+        params: PyTree | None = None,
+        *,
+        task_losses: Any = None,
+        pref: Any = None,
+        **extra: Any,
+    ) -> tuple[PyTree, TransformState]:
+        del params, extra
+        m, losses, p = validate_inputs(
+            updates, task_losses, pref, needs_losses=needs_losses, needs_pref=needs_pref,
+            num_tasks_expected=num_tasks, method=name,
+        )
+        ok = finite_all((updates, losses, p))
+        if p is not None:
+            ok = ok & pref_is_valid(p)
+        jac_in = jax.tree_util.tree_map(lambda x: jnp.where(ok, x, jnp.zeros_like(x)), updates)
+        l_in = None if losses is None else jnp.where(ok, losses, jnp.ones_like(losses))
+        p_in = None if p is None else jnp.where(ok, p, jnp.full_like(p, 1.0 / m))
+        upd, new_inner = update_fn(jac_in, l_in, state.inner, p_in)
+        ok = ok & finite_all(upd)
+        upd = _guarded(ok, upd, _zero_update(updates))
+        new_state = TransformState(
+            inner=_guarded(ok, new_inner, state.inner),
+            weights=state.weights,
+            skipped=state.skipped + jnp.where(ok, 0, 1).astype(jnp.int32),
+        )
+        return upd, new_state
+
+    return _TransformType(init, update)
