@@ -24,6 +24,8 @@ from paretojax.core.simplex import (
 from paretojax.registry import MethodInfo as MethodInfo
 from paretojax.transforms import (
     TransformState as TransformState,
+    Weighting as Weighting,
+    as_transform as as_transform,
     jacobian_transform as jacobian_transform,
     weighting_transform as weighting_transform,
 )

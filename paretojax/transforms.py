@@ -44,6 +44,8 @@ except Exception:  # pragma: no cover - depends on the installed optax
     _TransformType = optax.GradientTransformationExtraArgs
 
 __all__ = [
+    "Weighting",
+    "as_transform",
     "TransformState",
     "weighting_transform",
     "jacobian_transform",
@@ -53,6 +55,28 @@ __all__ = [
 
 WeightsFn = Callable[[Array, Any, Any, Any], tuple[Array, Any]]
 UpdateFn = Callable[[PyTree, Any, Any, Any], tuple[PyTree, Any]]
+
+
+class Weighting(NamedTuple):
+    """A Gram-level weighting as a pure pair, so wrappers (CR-MOGM smoothing, periodic updates,
+    task subsets, feature-level gradients) can compose methods before they become transforms.
+
+    Attributes:
+      init: ``() -> inner_state`` (``None`` for stateless methods).
+      weights: ``(gram, losses, inner_state, pref) -> (weights[m], inner_state)``; pure,
+        ``jit``/``vmap``-safe, fixed iteration counts.
+      name: the method name (for error messages).
+      needs_losses: whether ``losses`` must be given.
+      needs_pref: whether ``pref`` must be given.
+      uses_gram: whether ``weights`` reads the Gram matrix (loss-level methods do not).
+    """
+
+    init: Callable[[], Any] | None
+    weights: WeightsFn
+    name: str = "weighting"
+    needs_losses: bool = False
+    needs_pref: bool = False
+    uses_gram: bool = True
 
 
 class TransformState(NamedTuple):
@@ -264,3 +288,18 @@ def jacobian_transform(
         return upd, new_state
 
     return _TransformType(init, update)
+
+
+def as_transform(
+    weighting: Weighting, num_tasks: int | None = None
+) -> optax.GradientTransformationExtraArgs:
+    """The optax transform of a :class:`Weighting` (see :func:`weighting_transform`)."""
+    return weighting_transform(
+        weighting.weights,
+        weighting.init,
+        num_tasks=num_tasks,
+        needs_losses=weighting.needs_losses,
+        needs_pref=weighting.needs_pref,
+        uses_gram=weighting.uses_gram,
+        name=weighting.name,
+    )
