@@ -64,7 +64,8 @@ class Weighting(NamedTuple):
     Attributes:
       init: ``() -> inner_state`` (``None`` for stateless methods).
       weights: ``(gram, losses, inner_state, pref) -> (weights[m], inner_state)``; pure,
-        ``jit``/``vmap``-safe, fixed iteration counts.
+        ``jit``/``vmap``-safe, fixed iteration counts. With ``uses_gram=False`` the ``gram``
+        argument is an ``(m, 0)`` placeholder (so ``gram.shape[0] == m``).
       name: the method name (for error messages).
       needs_losses: whether ``losses`` must be given.
       needs_pref: whether ``pref`` must be given.
@@ -188,7 +189,8 @@ def weighting_transform(
       num_tasks: m, when known at construction (required by stateful methods; enables logging
         of the weights in ``state.weights``).
       needs_losses / needs_pref: whether ``task_losses`` / ``pref`` are required extra args.
-      uses_gram: compute ``G = gram(J)`` and pass it (else ``None`` is passed).
+      uses_gram: compute ``G = gram(J)`` and pass it; when ``False`` (loss-level methods) an
+        ``(m, 0)`` placeholder is passed instead, so ``gram.shape[0]`` still gives m.
       name: method name used in error messages.
     """
 
@@ -215,8 +217,11 @@ def weighting_transform(
         if p is not None:
             ok = ok & pref_is_valid(p)
         # Feed the solver a harmless input on bad steps so that no NaN is even computed.
-        acc = accumulation_dtype(jnp.float32) if g is None else g.dtype
-        g_in = None if g is None else jnp.where(ok, g, jnp.eye(m, dtype=acc))
+        if g is None:
+            # Not computed: an (m, 0) placeholder that carries m and cannot be mistaken for G.
+            g_in = jnp.zeros((m, 0), accumulation_dtype(jnp.float32))
+        else:
+            g_in = jnp.where(ok, g, jnp.eye(m, dtype=g.dtype))
         l_in = None if losses is None else jnp.where(ok, losses, jnp.ones_like(losses))
         p_in = None if p is None else jnp.where(ok, p, jnp.full_like(p, 1.0 / m))
         w, new_inner = weights_fn(g_in, l_in, state.inner, p_in)
