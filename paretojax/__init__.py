@@ -31,3 +31,28 @@ from paretojax.transforms import (
 )
 
 __version__ = "0.1.0"
+
+from paretojax.weighting import (
+    linear as linear,
+    linear_weights as linear_weights,
+)
+
+
+def methods(family: str | None = None) -> dict[str, MethodInfo]:
+    """The catalogue: ``{name: MethodInfo}`` for every method (optionally one family).
+
+    Example:
+      >>> import paretojax as pj
+      >>> pj.methods()["mgda"].family
+      'weighting'
+    """
+    from paretojax import weighting
+
+    infos = [*weighting.METHODS]
+    out = {i.name: i for i in infos if family is None or i.family == family}
+    if family is not None and family not in {i.family for i in infos} and not out:
+        from paretojax.registry import FAMILIES
+
+        if family not in FAMILIES:
+            raise ValueError(f"Unknown family {family!r}; families are {FAMILIES}.")
+    return dict(sorted(out.items()))

@@ -50,7 +50,7 @@ def project_simplex(v: Array, scale: float = 1.0) -> Array:
     m = v.shape[-1]
     u = -jnp.sort(-v, axis=-1)
     css = jnp.cumsum(u, axis=-1) - scale
-    idx = jnp.arange(1, m + 1, dtype=v.dtype)
+    idx = jnp.arange(1, m + 1, dtype=v.dtype).reshape((1,) * (v.ndim - 1) + (m,))
     cond = u - css / idx > 0
     rho = jnp.sum(cond, axis=-1, keepdims=True)  # ≥ 1 always (the first entry satisfies it)
     tau = jnp.take_along_axis(css, rho - 1, axis=-1) / rho.astype(v.dtype)
