@@ -32,9 +32,12 @@ from paretojax.transforms import (
 
 __version__ = "0.1.0"
 
+from paretojax.core.qp import min_norm as min_norm
 from paretojax.weighting import (
     linear as linear,
     linear_weights as linear_weights,
+    mgda as mgda,
+    mgda_weights as mgda_weights,
 )
 
 
