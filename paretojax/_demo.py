@@ -150,7 +150,7 @@ def run_demo(
     """Train every method on MultiDigits-2, print a table, write ``results.json`` and a PNG."""
     from paretojax.problems import datasets
 
-    data = datasets.get("multidigits", n_train=n_train, n_test=n_test, seed=seed)
+    data = datasets.get("multidigits", n_train=n_train, n_test=n_test, seed=seed, flatten=True)
     print(
         f"MultiDigits-2: {data.x_train.shape[0]} train / {data.x_test.shape[0]} test images "
         f"({int(np.sqrt(data.x_train.shape[1]))}×{int(np.sqrt(data.x_train.shape[1]))}), "

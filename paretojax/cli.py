@@ -93,13 +93,13 @@ def _cmd_list(what: str) -> int:
 
         print("problems (pj.problems.get(name)):")
         for name in problems.names():
-            print(f"  {name:<20} {problems.describe(name)}")
+            print(f"  {name:<20} {problems.descriptions()[name]}")
     if what in ("datasets", "all"):
         from paretojax.problems import datasets
 
         print("datasets (pj.datasets.get(name)):")
         for name in datasets.names():
-            print(f"  {name:<20} {datasets.describe(name)}")
+            print(f"  {name:<20} {datasets.descriptions()[name]}")
     return 0
 
 
