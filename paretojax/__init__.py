@@ -21,6 +21,10 @@ from paretojax.core.simplex import (
     project_simplex as project_simplex,
     sample_dirichlet as sample_dirichlet,
 )
+from paretojax import plot as plot
+from paretojax import problems as problems
+from paretojax.core.riesz import riesz_prefs as riesz_prefs
+from paretojax.problems import datasets as datasets
 from paretojax.registry import MethodInfo as MethodInfo
 from paretojax.transforms import (
     TransformState as TransformState,

@@ -87,7 +87,9 @@ def plot_front(
     if m == 1:
         raise ValueError("plot_front needs m ≥ 2 objectives.")
     if pref_semantics not in ("proportional", "inverse"):
-        raise ValueError(f"pref_semantics must be 'proportional' or 'inverse', got {pref_semantics!r}.")
+        raise ValueError(
+            f"pref_semantics must be 'proportional' or 'inverse', got {pref_semantics!r}."
+        )
     names = _labels(m, labels)
     if ax is None:
         fig, ax = _new_figure((5.0, 4.5) if m == 2 else (6.0, 5.5), None if m == 2 else "3d")
@@ -107,11 +109,18 @@ def plot_front(
             big = gaps > 10 * (np.median(gaps) + 1e-12)  # do not join disconnected pieces
             seg = np.split(tf, np.flatnonzero(big) + 1)
             for i, s in enumerate(seg):
-                ax.plot(s[:, 0], s[:, 1], color="0.6", lw=1.5, zorder=1,
-                        label="true front" if i == 0 else None)
+                ax.plot(
+                    s[:, 0],
+                    s[:, 1],
+                    color="0.6",
+                    lw=1.5,
+                    zorder=1,
+                    label="true front" if i == 0 else None,
+                )
         else:
-            ax.scatter(tf[:, 0], tf[:, 1], tf[:, 2], s=2, color="0.6", alpha=0.4,
-                       label="true front")
+            ax.scatter(
+                tf[:, 0], tf[:, 1], tf[:, 2], s=2, color="0.6", alpha=0.4, label="true front"
+            )
 
     if prefs is not None:
         pr = _as_points(prefs, "prefs")
@@ -122,8 +131,9 @@ def plot_front(
         extent = np.max(np.linalg.norm(p, axis=1)) * 1.1 if p.size else 1.0
         for i, di in enumerate(d):
             seg = np.stack([np.zeros(m), di * extent])
-            kw = dict(color="C2", lw=0.8, ls="--", alpha=0.6,
-                      label="preferences" if i == 0 else None)
+            kw = dict(
+                color="C2", lw=0.8, ls="--", alpha=0.6, label="preferences" if i == 0 else None
+            )
             if m == 2:
                 ax.plot(seg[:, 0], seg[:, 1], **kw)
             else:
@@ -232,13 +242,17 @@ def plot_curves(
         elif v.ndim == 2:
             tn = task_names if task_names is not None else [str(i) for i in range(v.shape[1])]
             if len(tn) != v.shape[1]:
-                raise ValueError(f"task_names has {len(tn)} entries, {name!r} has {v.shape[1]} tasks.")
+                raise ValueError(
+                    f"task_names has {len(tn)} entries, {name!r} has {v.shape[1]} tasks."
+                )
             cols = [f"{name}[{t}]" for t in tn]
         else:
             raise ValueError(f"history[{name!r}] must be [T] or [T, m], got shape {v.shape}.")
         x = np.arange(v.shape[0]) if steps is None else np.asarray(steps)
         if x.shape != (v.shape[0],):
-            raise ValueError(f"steps has shape {x.shape}, history[{name!r}] has {v.shape[0]} steps.")
+            raise ValueError(
+                f"steps has shape {x.shape}, history[{name!r}] has {v.shape[0]} steps."
+            )
         for j in range(v.shape[1]):
             ax.plot(x, v[:, j], ls=styles[k % len(styles)], color=f"C{j % 10}", label=cols[j])
     if log:

@@ -63,6 +63,7 @@ from paretojax.balancing._famo import (
     adam_step,
     check_nonneg,
     check_num_tasks,
+    float_dtype,
     inner_state,
 )
 from paretojax.core.jacobian import accumulation_dtype
@@ -154,18 +155,18 @@ def auto_lambda_init(
     if primary is None or libmtl:
         if primary is not None:
             raise ValueError("auto_lambda: libmtl=True uses all tasks in the outer loss; drop primary.")
-        p = jnp.ones((m,), jnp.float32)
+        p = jnp.ones((m,), float_dtype())
     else:
-        p = jnp.asarray(primary, jnp.float32)
+        p = jnp.asarray(primary, float_dtype())
         if p.shape != (m,):
             raise ValueError(f"auto_lambda: primary must have shape ({m},), got {p.shape}.")
         if not bool(jnp.all(jnp.isfinite(p) & (p >= 0))) or not bool(jnp.any(p > 0)):
             raise ValueError(f"auto_lambda: primary must be ≥ 0 with a positive entry, got {primary!r}.")
-    raw = jnp.full((m,), w0, jnp.float32)
+    raw = jnp.full((m,), w0, float_dtype())
     return AutoLambdaState(
         raw=raw,
         adam=adam_init(raw),
-        lr=jnp.asarray(lr, jnp.float32),
+        lr=jnp.asarray(lr, float_dtype()),
         use_softmax=jnp.asarray(bool(libmtl)),
         primary=p,
     )

@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import optax
 
 from paretojax.balancing._famo import check_nonneg, check_num_tasks
-from paretojax.core.jacobian import accumulation_dtype, num_tasks as _num_tasks
+from paretojax.core.jacobian import accumulation_dtype
+from paretojax.core.jacobian import num_tasks as _num_tasks
 from paretojax.registry import MethodInfo
 from paretojax.transforms import jacobian_transform
 
@@ -74,12 +75,13 @@ def db_mtl_init(params: PyTree, num_tasks: int) -> DBMTLState:
         return jnp.zeros((m, *leaf.shape), accumulation_dtype(leaf.dtype))
 
     buf = jax.tree_util.tree_map(zeros, params)
-    return DBMTLState(buffer=buf, step=jnp.zeros((), jnp.int32), alpha=jnp.ones((m,), jnp.float32))
+    acc = accumulation_dtype(jnp.result_type(*leaves))
+    return DBMTLState(buffer=buf, step=jnp.zeros((), jnp.int32), alpha=jnp.ones((m,), acc))
 
 
 def _row_norms(tree: PyTree, m: int) -> Array:
     sq = sum(
-        jnp.sum(jnp.reshape(x, (m, -1)).astype(jnp.float32) ** 2, axis=1)
+        jnp.sum(jnp.reshape(x, (m, -1)) ** 2, axis=1)
         for x in jax.tree_util.tree_leaves(tree)
     )
     return jnp.sqrt(sq)
@@ -129,8 +131,9 @@ def db_mtl_update(
     if f.shape != (m,):
         raise ValueError(f"db_mtl: losses must have shape ({m},), got {f.shape}.")
     k = state.step + 1
-    beta_k = beta / k.astype(jnp.float32) ** sigma if sigma != 0.0 else jnp.float32(beta)
-    scale = 1.0 / (jnp.maximum(jax.lax.stop_gradient(f).astype(jnp.float32), 0.0) + _EPS)
+    acc = state.alpha.dtype
+    beta_k = jnp.asarray(beta, acc) / k.astype(acc) ** sigma
+    scale = 1.0 / (jnp.maximum(jax.lax.stop_gradient(f).astype(acc), 0.0) + _EPS)
 
     def ema(x: Array, b: Array) -> Array:
         g = x.astype(b.dtype) * jnp.reshape(scale.astype(b.dtype), (m,) + (1,) * (x.ndim - 1))
@@ -144,7 +147,7 @@ def db_mtl_update(
         return jnp.tensordot(alpha.astype(b.dtype), b, axes=1).astype(x.dtype)
 
     upd = jax.tree_util.tree_map(comb, jac, buf)
-    return upd, DBMTLState(buffer=buf, step=k, alpha=alpha)
+    return upd, DBMTLState(buffer=buf, step=k, alpha=alpha.astype(acc))
 
 
 def db_mtl(

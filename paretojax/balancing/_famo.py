@@ -71,6 +71,11 @@ _EPS = 1e-8
 # Shared helpers of the learned-task-weight methods (FAMO, Auto-λ, MOML, FORUM).
 
 
+def float_dtype() -> Any:
+    """The default float dtype: float64 under ``jax_enable_x64``, else float32 (state dtype)."""
+    return jnp.result_type(float)
+
+
 def check_num_tasks(num_tasks: Any, fn: str) -> int:
     """``num_tasks`` must be an integer ≥ 1."""
     if num_tasks is None or isinstance(num_tasks, bool):
@@ -205,19 +210,19 @@ def famo_init(
         weight_decay = 1e-5 if official else 1e-3
     weight_decay = check_nonneg(weight_decay, "weight_decay", "famo")
     if min_losses is None:
-        lmin = jnp.zeros((m,), jnp.float32)
+        lmin = jnp.zeros((m,), float_dtype())
     else:
-        lmin = jnp.broadcast_to(jnp.asarray(min_losses, jnp.float32), (m,))
+        lmin = jnp.broadcast_to(jnp.asarray(min_losses, float_dtype()), (m,))
         if not bool(jnp.all(jnp.isfinite(lmin))):
             raise ValueError(f"famo: min_losses must be finite, got {min_losses!r}.")
-    xi = jnp.zeros((m,), jnp.float32)
+    xi = jnp.zeros((m,), float_dtype())
     return FAMOState(
         logits=xi,
         adam=adam_init(xi),
-        prev_losses=jnp.zeros((m,), jnp.float32),
+        prev_losses=jnp.zeros((m,), float_dtype()),
         has_prev=jnp.asarray(False),
-        lr=jnp.asarray(lr, jnp.float32),
-        weight_decay=jnp.asarray(weight_decay, jnp.float32),
+        lr=jnp.asarray(lr, float_dtype()),
+        weight_decay=jnp.asarray(weight_decay, float_dtype()),
         min_losses=lmin,
     )
 

@@ -57,6 +57,7 @@ from paretojax.balancing._famo import (
     adam_step,
     check_nonneg,
     check_num_tasks,
+    float_dtype,
     inner_state,
     map_method_states,
 )
@@ -134,14 +135,14 @@ def forum_init(num_tasks: int, *, lr: float = 1e-3) -> FORUMState:
     """
     m = check_num_tasks(num_tasks, "forum")
     lr = check_nonneg(lr, "lr", "forum")
-    xi = jnp.full((m,), 1.0 / m, jnp.float32)
+    xi = jnp.full((m,), 1.0 / m, float_dtype())
     return FORUMState(
         logits=xi,
         adam=adam_init(xi),
-        lr=jnp.asarray(lr, jnp.float32),
-        ema=jnp.zeros((m,), jnp.float32),
+        lr=jnp.asarray(lr, float_dtype()),
+        ema=jnp.zeros((m,), float_dtype()),
         epoch=jnp.zeros((), jnp.int32),
-        qp_weights=jnp.zeros((m + 1,), jnp.float32),
+        qp_weights=jnp.zeros((m + 1,), float_dtype()),
         qp_converged=jnp.asarray(True),
     )
 

@@ -47,7 +47,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from paretojax.balancing._famo import check_nonneg, check_num_tasks, map_method_states
+from paretojax.balancing._famo import (
+    check_nonneg,
+    check_num_tasks,
+    float_dtype,
+    map_method_states,
+)
 from paretojax.registry import MethodInfo
 from paretojax.transforms import Weighting, as_transform
 
@@ -119,15 +124,15 @@ def gradnorm_init(
     """
     m = check_num_tasks(num_tasks, "gradnorm")
     opt = default_gradnorm_optimizer() if optimizer is None else optimizer
-    theta = jnp.ones((m,), jnp.float32)
+    theta = jnp.ones((m,), float_dtype())
     return GradNormState(
         theta=theta,
         opt_state=opt.init(theta),
-        initial_losses=jnp.ones((m,), jnp.float32),
+        initial_losses=jnp.ones((m,), float_dtype()),
         has_initial=jnp.asarray(False),
         epoch=jnp.zeros((), jnp.int32),
-        loss_sum=jnp.zeros((m,), jnp.float32),
-        count=jnp.zeros((), jnp.float32),
+        loss_sum=jnp.zeros((m,), float_dtype()),
+        count=jnp.zeros((), float_dtype()),
     )
 
 

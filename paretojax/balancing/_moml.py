@@ -45,6 +45,7 @@ from paretojax.balancing._famo import (
     adam_step,
     check_nonneg,
     check_num_tasks,
+    float_dtype,
     inner_state,
 )
 from paretojax.core.jacobian import combine, value_and_jacobian
@@ -109,8 +110,8 @@ def moml_init(num_tasks: int, *, lr: float = 1e-3) -> MOMLState:
     """
     m = check_num_tasks(num_tasks, "moml")
     lr = check_nonneg(lr, "lr", "moml")
-    xi = jnp.full((m,), 1.0 / m, jnp.float32)
-    return MOMLState(logits=xi, adam=adam_init(xi), lr=jnp.asarray(lr, jnp.float32))
+    xi = jnp.full((m,), 1.0 / m, float_dtype())
+    return MOMLState(logits=xi, adam=adam_init(xi), lr=jnp.asarray(lr, float_dtype()))
 
 
 def moml_weights(state: Any) -> Array:

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from paretojax.core.simplex import is_tracer
 from paretojax.registry import MethodInfo
 from paretojax.transforms import Weighting, as_transform
 
@@ -69,12 +70,18 @@ def _check_m(num_tasks: Any, name: str) -> int:
 
 
 def _check_init(init: Any, m: int, name: str) -> Array:
-    a = jnp.asarray(init, jnp.float32)
+    if is_tracer(init):  # e.g. the factory called inside jit/vmap over hyperparameters
+        a = jnp.asarray(init, jnp.float32)
+        a = jnp.broadcast_to(a, (m,)) if a.ndim == 0 else a
+        if a.shape != (m,):
+            raise ValueError(f"{name}: init must be a scalar or a vector ({m},), got {a.shape}.")
+        return a
+    a = np.asarray(init, np.float32)
     if a.ndim == 0:
-        a = jnp.full((m,), a, jnp.float32)
-    if a.shape != (m,) or not np.all(np.isfinite(np.asarray(a))):
+        a = np.full((m,), a, np.float32)
+    if a.shape != (m,) or not np.all(np.isfinite(a)):
         raise ValueError(f"{name}: init must be a finite scalar or a vector ({m},), got {init!r}.")
-    return a
+    return jnp.asarray(a)
 
 
 def _check_losses(losses: Any, s: Any, name: str) -> tuple[Array, Array]:

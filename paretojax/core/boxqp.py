@@ -37,6 +37,7 @@ Both normalise ``G`` by its largest diagonal entry first (the minimiser is invar
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -133,6 +134,15 @@ def lower_bounded_qp(
     n_iter = 3 * m if max_iter is None else int(max_iter)
     if n_iter < 1:
         raise ValueError(f"lower_bounded_qp: max_iter must be ≥ 1, got {max_iter}.")
+    v, it, done = _active_set(g, u, n_iter)
+    if return_info:
+        return v, (it, done)
+    return v
+
+
+@partial(jax.jit, static_argnums=2)
+def _active_set(g: Array, u: Array, n_iter: int) -> tuple[Array, Array, Array]:
+    m = g.shape[0]
     gn, is_zero = _normalise(g)
     idx = jnp.arange(m)
     inf = jnp.asarray(jnp.inf, gn.dtype)
@@ -167,9 +177,7 @@ def lower_bounded_qp(
 
     init = (u, jnp.zeros((m,), bool), is_zero, jnp.zeros((), jnp.int32))
     v, _, done, it = lax.while_loop(cond, body, init)
-    if return_info:
-        return v, (it, done)
-    return v
+    return v, it, done
 
 
 def _supports(m: int) -> np.ndarray:
@@ -198,6 +206,12 @@ def lower_bounded_qp_exact(gram: Array, lower: Array) -> Array:
             f"lower_bounded_qp_exact enumerates 2^m supports and accepts m ≤ {EXACT_MAX_TASKS}, "
             f"got m = {m}; use lower_bounded_qp."
         )
+    return _exact(g, u)
+
+
+@jax.jit
+def _exact(g: Array, u: Array) -> Array:
+    m = g.shape[0]
     gn, is_zero = _normalise(g)
     free_sets = jnp.asarray(_supports(m))
     cands = jax.vmap(lambda f: _masked_solve(gn, u, f))(free_sets)  # (2^m, m)

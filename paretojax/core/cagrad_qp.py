@@ -147,7 +147,9 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
         cand = jnp.where(ratios <= theta, 0.0, cand)
         cand = cand / jnp.maximum(jnp.sum(cand), 1e-30)
         fc = f(cand)
-        better = valid & jnp.isfinite(fc) & (fc <= fw)
+        # Accept ties up to rounding: the support solve is more accurate than the iterate.
+        slack = 100.0 * float(jnp.finfo(dtype).eps) * (jnp.abs(fw) + c)
+        better = valid & jnp.isfinite(fc) & (fc <= fw + slack)
         return jnp.where(better, cand, w), jnp.where(better, fc, fw)
 
     w, _ = jax.lax.fori_loop(0, num_polish, body, (w, f(w)))

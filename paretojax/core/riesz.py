@@ -107,8 +107,9 @@ def _farthest_selection(x: np.ndarray, k: int, selected: list[int], rng) -> list
     return chosen
 
 
-def _kmeans(x: np.ndarray, c: np.ndarray, n_fixed: int, max_iter: int = 1000,
-            tol: float = 1e-4) -> np.ndarray:
+def _kmeans(
+    x: np.ndarray, c: np.ndarray, n_fixed: int, max_iter: int = 1000, tol: float = 1e-4
+) -> np.ndarray:
     c = c.copy()
     xsq = np.sum(x * x, axis=1)[:, None]
     for _ in range(max_iter):
@@ -139,8 +140,9 @@ def _reduction_init(m: int, k: int, rng) -> np.ndarray:
     return _kmeans(pool, pool[idx].copy(), len(edges))
 
 
-def _adam_descent(x: np.ndarray, s: float, max_iter: int, tol: float,
-                  patience: int = 30) -> np.ndarray:
+def _adam_descent(
+    x: np.ndarray, s: float, max_iter: int, tol: float, patience: int = 30
+) -> np.ndarray:
     alpha, b1, b2, eps = 0.005, 0.9, 0.999, 1e-8
     mom = np.zeros_like(x)
     vel = np.zeros_like(x)

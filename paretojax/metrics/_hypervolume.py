@@ -166,27 +166,32 @@ def _hv2_parts(y: Array, r: Array):
     return hv, g, gr
 
 
+def _top2_combine(a, b):
+    """Associative merge of (smallest, second smallest, owner of smallest); ties keep ``a``."""
+    a1, a2, ao = a
+    b1, b2, bo = b
+    take_a = a1 <= b1
+    first = jnp.where(take_a, a1, b1)
+    second = jnp.where(take_a, jnp.minimum(a2, b1), jnp.minimum(b2, a1))
+    owner = jnp.where(take_a, ao, bo)
+    return first, second, owner
+
+
 def _hvc2(y: Array, r: Array) -> Array:
-    """Exact 2-D contributions: ``(X_k - x_k)^+ (Y_k - y_k)^+`` with
-    ``X_k = min(r1, min{x_j : j != k, y_j <= y_k})``, ``Y_k = min(r2, min{y_j : j != k, x_j <= x_k})``.
+    """Exact 2-D contributions by a sweep over the first axis.
+
+    Over ``[x_(i), x_(i+1))`` the dominated region is ``y2 >= h1`` where ``h1``/``h2`` are the two
+    smallest second coordinates seen so far; removing the owner of ``h1`` uncovers
+    ``(x_(i+1) - x_(i)) (h2 - h1)``. Dominated points shield exactly as in the definition.
     """
     yc, inside = _clip_to_box(y, r)
-    a, b = yc[:, 0], yc[:, 1]
-
-    def bound(u, w, ru, rw):
-        # for each point: min(rw, min{w_j : j != k, u_j <= u_k}) via lexsort on (u, w).
-        p = _lexsort((u, w))
-        us, ws = u[p], w[p]
-        pm = lax.cummin(ws)
-        prev = jnp.concatenate([rw[None], pm[:-1]])
-        same_next = jnp.concatenate([us[1:] == us[:-1], jnp.zeros((1,), bool)])
-        wnext = jnp.concatenate([ws[1:], rw[None]])
-        out = jnp.minimum(prev, jnp.where(same_next, wnext, rw))
-        return jnp.zeros_like(out).at[p].set(out)
-
-    ybound = bound(a, b, r[0], r[1])
-    xbound = bound(b, a, r[1], r[0])
-    c = jnp.maximum(xbound - a, 0.0) * jnp.maximum(ybound - b, 0.0)
+    n = yc.shape[0]
+    p = _lexsort((yc[:, 0], yc[:, 1]))
+    xs, ys = yc[p, 0], yc[p, 1]
+    h1, h2, owner = lax.associative_scan(_top2_combine, (ys, jnp.full_like(ys, r[1]), p))
+    w = jnp.concatenate([xs[1:], r[:1]]) - xs
+    contrib = w * (jnp.minimum(h2, r[1]) - h1)
+    c = jax.ops.segment_sum(contrib, owner, num_segments=n)
     return jnp.where(inside, c, 0.0)
 
 

@@ -88,8 +88,10 @@ REGISTRY: dict[str, tuple[Callable[..., Problem], str]] = {
     "zdt4": (zdt4, "ZDT4, n = 10, ZDT1 front with multimodal g"),
     "zdt6": (zdt6, "ZDT6, n = 10, non-uniform concave front"),
     "vlmop1": (vlmop1, "VLMOP1 (Van Veldhuizen), n = 1, x in [-2,4], convex front"),
-    "fonseca_fleming": (fonseca_fleming,
-                        "Fonseca-Fleming, concave; LibMOON n = 10 [-1,1] (convention='pslmobo': n = 6 [-2,2])"),
+    "fonseca_fleming": (
+        fonseca_fleming,
+        "Fonseca-Fleming, concave; LibMOON n = 10 [-1,1] (convention='pslmobo': n = 6 [-2,2])",
+    ),
     "vlmop2": (vlmop2, "alias of fonseca_fleming (PSL-MOBO / LibMOON name)"),
     "libmoon_quadratic": (libmoon_quadratic, "LibMOON convex quadratic (its class VLMOP1), n = 10"),
     "dtlz1": (dtlz1, "DTLZ1 (any m), linear front, multimodal"),
@@ -114,12 +116,19 @@ REGISTRY: dict[str, tuple[Callable[..., Problem], str]] = {
     "re33": (re33, "RE33 disc brake (3 obj, 4 var); normalize flag"),
     "re36": (re36, "RE36 gear train (3 obj, 4 var); integer and normalize flags"),
     "re37": (re37, "RE37 rocket injector (3 obj, 4 var); normalize flag"),
-    "regression_toy": (regression_toy, "multi-task linear regression toy (Hu et al. 2023), ref (8,8)"),
+    "regression_toy": (
+        regression_toy,
+        "multi-task linear regression toy (Hu et al. 2023), ref (8,8)",
+    ),
     "stchset_quadratic": (stchset_quadratic, "STCH-Set: 128 convex quadratics, n = 10"),
-    "stchset_linear_regression": (stchset_linear_regression,
-                                  "STCH-Set: mixed linear regression, 1000 points, 5 clusters"),
-    "stchset_nonlinear_regression": (stchset_nonlinear_regression,
-                                     "STCH-Set: mixed nonlinear regression, 1000 points, 5 clusters"),
+    "stchset_linear_regression": (
+        stchset_linear_regression,
+        "STCH-Set: mixed linear regression, 1000 points, 5 clusters",
+    ),
+    "stchset_nonlinear_regression": (
+        stchset_nonlinear_regression,
+        "STCH-Set: mixed nonlinear regression, 1000 points, 5 clusters",
+    ),
 }
 
 

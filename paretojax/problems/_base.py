@@ -117,10 +117,10 @@ class Problem:
         """About ``n`` points ``[k, m]`` (float64) of the true front, or the reference front.
 
         Raises:
-          NotImplementedError: when no front is known for this problem.
+          ValueError: when no front is known for this problem.
         """
         if self.front_fn is None:
-            raise NotImplementedError(f"{self.name}: no Pareto front is known for this problem.")
+            raise ValueError(f"{self.name}: no Pareto front is known for this problem.")
         if n < 1:
             raise ValueError(f"n must be ≥ 1, got {n}.")
         return np.asarray(self.front_fn(int(n)), np.float64)
@@ -130,10 +130,10 @@ class Problem:
         :meth:`pareto_front` (``f(pareto_set(n)[i]) = pareto_front(n)[i]``).
 
         Raises:
-          NotImplementedError: when the Pareto set is not known in closed form (RE suite, ...).
+          ValueError: when the Pareto set is not known in closed form (RE suite, ...).
         """
         if self.set_fn is None:
-            raise NotImplementedError(
+            raise ValueError(
                 f"{self.name}: the Pareto set is not known in closed form for this problem."
             )
         if n < 1:
@@ -186,8 +186,10 @@ class Problem:
         if x.ndim == 0 or x.shape[-1] != self.n_var:
             raise ValueError(f"{self.name}: x must end with n_var={self.n_var}, got {x.shape}.")
         shape = (1,) * (x.ndim - 1) + (self.n_var,)
-        return (jnp.asarray(self.lower, x.dtype).reshape(shape),
-                jnp.asarray(self.upper, x.dtype).reshape(shape))
+        return (
+            jnp.asarray(self.lower, x.dtype).reshape(shape),
+            jnp.asarray(self.upper, x.dtype).reshape(shape),
+        )
 
     def _need_bounds(self, what: str) -> None:
         if not self.bounded:
@@ -241,6 +243,7 @@ def simplex_grid(m: int, n: int) -> np.ndarray:
     while count_simplex_points(m, h + 1) <= n:
         h += 1
     pts = []
+
     # recursive compositions of h into m non-negative parts
     def rec(prefix: list[int], left: int, k: int) -> None:
         if k == 1:

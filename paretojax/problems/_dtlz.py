@@ -12,8 +12,8 @@ optimization", in *Evolutionary Multiobjective Optimization*, Springer 2005 (MET
 * DTLZ5/6: ``θ_i = π(1 + 2g x_i)/(4(1+g))`` for i ≥ 2: a degenerate curve for m = 3. For m ≥ 4
   the true front of DTLZ5/6 is known not to be the curve alone (Ishibuchi et al., IEEE TEVC 2017);
   ``pareto_front`` returns the curve (the customary reference).
-* DTLZ7: ``f_i = x_i`` (i < m), ``g = 1 + 9/k Σ x_M``, ``f_m = (1+g)(m − Σ_{i<m} f_i(1 + sin 3πf_i)/(1+g))``;
-  disconnected front (``2^{m−1}`` pieces).
+* DTLZ7: ``f_i = x_i`` (i < m), ``g = 1 + 9/k Σ x_M``,
+  ``f_m = (1+g)(m − Σ_{i<m} f_i(1 + sin 3πf_i)/(1+g))``; disconnected front (``2^{m−1}`` pieces).
 
 HV at ``hv_ref = ideal + 1.1(nadir − ideal)``: DTLZ2–4 ``1.1^m − π^{m/2}/(Γ(m/2+1) 2^m)``
 (m = 3: 0.807401), DTLZ1 ``0.55^m − 0.5^m/m!``. Scaled DTLZ2 and MaF1 are GMOOAR's irregular
@@ -33,7 +33,15 @@ import numpy as np
 from paretojax.problems._base import Problem, check_x, simplex_grid
 
 __all__ = [
-    "dtlz1", "dtlz2", "dtlz3", "dtlz4", "dtlz5", "dtlz6", "dtlz7", "scaled_dtlz2", "maf1",
+    "dtlz1",
+    "dtlz2",
+    "dtlz3",
+    "dtlz4",
+    "dtlz5",
+    "dtlz6",
+    "dtlz7",
+    "scaled_dtlz2",
+    "maf1",
 ]
 
 _SRC = "Deb, Thiele, Laumanns & Zitzler, Scalable test problems for EMO, Springer 2005"
@@ -152,8 +160,18 @@ def dtlz1(n_obj: int = 3, n_var: int | None = None) -> Problem:
         return _with_distance(_linear_positions(simplex_grid(m, k)), n, 0.5)
 
     hv = 0.55**m - 0.5**m / math.factorial(m)
-    return _problem("dtlz1", fn, m, n, front, pset, np.zeros(m), np.full(m, 0.5), hv,
-                    "DTLZ1, linear front sum f = 1/2, multimodal g")
+    return _problem(
+        "dtlz1",
+        fn,
+        m,
+        n,
+        front,
+        pset,
+        np.zeros(m),
+        np.full(m, 0.5),
+        hv,
+        "DTLZ1, linear front sum f = 1/2, multimodal g",
+    )
 
 
 def _dtlz_sphere(name, g_fn, alpha, m, n, desc, params):
@@ -183,8 +201,9 @@ def dtlz2(n_obj: int = 3, n_var: int | None = None) -> Problem:
 def dtlz3(n_obj: int = 3, n_var: int | None = None) -> Problem:
     """DTLZ3: DTLZ2's front with DTLZ1's multimodal g (k = 10)."""
     m, n = _dims("dtlz3", n_obj, n_var, _DEFAULT_K[3])
-    return _dtlz_sphere("dtlz3", _g_rastrigin, 1.0, m, n,
-                        "DTLZ3, spherical front, multimodal g", {})
+    return _dtlz_sphere(
+        "dtlz3", _g_rastrigin, 1.0, m, n, "DTLZ3, spherical front, multimodal g", {}
+    )
 
 
 def dtlz4(n_obj: int = 3, n_var: int | None = None, alpha: float = 100.0) -> Problem:
@@ -192,9 +211,15 @@ def dtlz4(n_obj: int = 3, n_var: int | None = None, alpha: float = 100.0) -> Pro
     m, n = _dims("dtlz4", n_obj, n_var, _DEFAULT_K[4])
     if alpha <= 0:
         raise ValueError(f"dtlz4: alpha must be > 0, got {alpha}.")
-    return _dtlz_sphere("dtlz4", _g_sphere, float(alpha), m, n,
-                        "DTLZ4, spherical front, biased density (alpha = 100)",
-                        {"alpha": float(alpha)})
+    return _dtlz_sphere(
+        "dtlz4",
+        _g_sphere,
+        float(alpha),
+        m,
+        n,
+        "DTLZ4, spherical front, biased density (alpha = 100)",
+        {"alpha": float(alpha)},
+    )
 
 
 def _g_pow01(xm):
@@ -240,8 +265,7 @@ def dtlz5(n_obj: int = 3, n_var: int | None = None) -> Problem:
 def dtlz6(n_obj: int = 3, n_var: int | None = None) -> Problem:
     """DTLZ6: DTLZ5 with the biased ``g = Σ x^{0.1}`` (k = 10); Pareto set ``x_M = 0``."""
     m, n = _dims("dtlz6", n_obj, n_var, _DEFAULT_K[6])
-    return _dtlz_degenerate("dtlz6", _g_pow01, 0.0, m, n,
-                            "DTLZ6, degenerate curve front, biased g")
+    return _dtlz_degenerate("dtlz6", _g_pow01, 0.0, m, n, "DTLZ6, degenerate curve front, biased g")
 
 
 def _dtlz7_phi(t):
@@ -302,8 +326,18 @@ def dtlz7(n_obj: int = 3, n_var: int | None = None) -> Problem:
     ideal[-1] = 2.0 * (m - (m - 1) * phi_max)
     nadir = np.full(m, segs[-1, 1])
     nadir[-1] = 2.0 * m
-    return _problem("dtlz7", fn, m, n, front, pset, ideal, nadir, None,
-                    "DTLZ7, disconnected front (2^(m-1) pieces)")
+    return _problem(
+        "dtlz7",
+        fn,
+        m,
+        n,
+        front,
+        pset,
+        ideal,
+        nadir,
+        None,
+        "DTLZ7, disconnected front (2^(m-1) pieces)",
+    )
 
 
 def scaled_dtlz2(n_obj: int = 3, n_var: int | None = None, scale: float = 10.0) -> Problem:
@@ -323,10 +357,20 @@ def scaled_dtlz2(n_obj: int = 3, n_var: int | None = None, scale: float = 10.0) 
         return base.front_fn(k) * sv
 
     hv = float(scale) * (1.1**m - _ball_orthant(m))
-    return _problem("scaled_dtlz2", fn, m, n, front, base.set_fn, np.zeros(m), sv, hv,
-                    "scaled DTLZ2 (GMOOAR): f2 multiplied by 10",
-                    source="Chen & Kwok, GMOOAR, NeurIPS 2022 (DTLZ2 with f2 scaled)",
-                    scale=float(scale))
+    return _problem(
+        "scaled_dtlz2",
+        fn,
+        m,
+        n,
+        front,
+        base.set_fn,
+        np.zeros(m),
+        sv,
+        hv,
+        "scaled DTLZ2 (GMOOAR): f2 multiplied by 10",
+        source="Chen & Kwok, GMOOAR, NeurIPS 2022 (DTLZ2 with f2 scaled)",
+        scale=float(scale),
+    )
 
 
 def maf1(n_obj: int = 3, n_var: int | None = None) -> Problem:
@@ -349,8 +393,19 @@ def maf1(n_obj: int = 3, n_var: int | None = None) -> Problem:
     def pset(k):
         return _with_distance(_linear_positions(simplex_grid(m, k)), n, 0.5)
 
-    nondom = sum(math.comb(m, k) * 0.1 ** (m - k) * (1 - 1 / math.factorial(k))
-                 for k in range(1, m + 1))
-    return _problem("maf1", fn, m, n, front, pset, np.zeros(m), np.ones(m), 1.1**m - nondom,
-                    "MaF1, inverted linear front (GMOOAR irregular front)",
-                    source="Cheng et al., Complex Intell. Syst. 3:67-81, 2017 (MaF1)")
+    nondom = sum(
+        math.comb(m, k) * 0.1 ** (m - k) * (1 - 1 / math.factorial(k)) for k in range(1, m + 1)
+    )
+    return _problem(
+        "maf1",
+        fn,
+        m,
+        n,
+        front,
+        pset,
+        np.zeros(m),
+        np.ones(m),
+        1.1**m - nondom,
+        "MaF1, inverted linear front (GMOOAR irregular front)",
+        source="Cheng et al., Complex Intell. Syst. 3:67-81, 2017 (MaF1)",
+    )

@@ -10,13 +10,10 @@ and the Pareto set is ``y_i = 0``, i.e. ``x_i = ψ_i(x₁)``.
 
 **STCH convention** (Lin et al., ICML 2024, ``Xi-L/STCH`` ``STCH_PSL/problem.py``; METHODS §12.4):
 
-===  =========================================================================  =================
-F1   ``y_i = x_i − (2x₁ − 1)²``                                                 ``f₂ = g₂(1 − √(x₁/g₂))``
-F2   ``y_i = x_i − x₁^{0.5(1 + 3(i−2)/(n−2))}``                                  same
-F3   ``y_i = (2x_i − 1) − 0.8x₁ sin(4πx₁ + iπ/n)`` (i even), ``cos(·)`` (i odd)  same
-F4–  as F1–F3                                                                   ``f₂ = g₂(1 − (x₁/g₂)²)``
-F6
-===  =========================================================================  =================
+* F1: ``y_i = x_i − (2x₁ − 1)²``, ``f₂ = g₂(1 − √(x₁/g₂))``;
+* F2: ``y_i = x_i − x₁^{0.5(1 + 3(i−2)/(n−2))}``, same f₂;
+* F3: ``y_i = (2x_i − 1) − 0.8x₁ sin(4πx₁ + iπ/n)`` (i even), ``cos(·)`` (i odd), same f₂;
+* F4–F6: the y of F1–F3 with ``f₂ = g₂(1 − (x₁/g₂)²)``.
 
 Fronts ``1 − √f₁`` (F1–F3) and ``1 − f₁²`` (F4–F6); HV at (1.1, 1.1) 0.876667 / 0.543333.
 
@@ -25,6 +22,9 @@ above; F3 ``y_i = x_i − (sin(4πx₁ + iπ/n) + 1)/2`` with ``f₂ = g₂(1 �
 F5 = F4 with ``cos((4πx₁ + iπ/n)/3)`` on odd i; F6 ``y_i = (2x_i − 1) − A(x₁)·sin/cos(6πx₁ + iπ/n)``
 with ``A = 0.3x₁² cos(12πx₁ + 4iπ/n) + 0.6x₁`` and ``y_i⁴`` (instead of ``y_i²``) in g. All six
 have the convex front ``1 − √f₁`` (HV 0.876667 at 1.1).
+
+Gradients: the √x₁ (and F2's ``x₁^{0.5}``) make ``∂f/∂x₁`` unbounded at ``x₁ = 0``; PSL models
+reach the box through a sigmoid, so they never sit exactly there.
 """
 
 from __future__ import annotations
@@ -34,11 +34,25 @@ import numpy as np
 
 from paretojax.problems._base import Problem, check_x
 
-__all__ = ["stch_f1", "stch_f2", "stch_f3", "stch_f4", "stch_f5", "stch_f6",
-           "pslmobo_f1", "pslmobo_f2", "pslmobo_f3", "pslmobo_f4", "pslmobo_f5", "pslmobo_f6"]
+__all__ = [
+    "stch_f1",
+    "stch_f2",
+    "stch_f3",
+    "stch_f4",
+    "stch_f5",
+    "stch_f6",
+    "pslmobo_f1",
+    "pslmobo_f2",
+    "pslmobo_f3",
+    "pslmobo_f4",
+    "pslmobo_f5",
+    "pslmobo_f6",
+]
 
 _STCH_SRC = "Lin et al., Smooth Tchebycheff scalarization, ICML 2024; Xi-L/STCH STCH_PSL/problem.py"
-_PSL_SRC = "Lin et al., Pareto set learning for expensive MOBO, NeurIPS 2022; Xi-L/PSL-MOBO problem.py"
+_PSL_SRC = (
+    "Lin et al., Pareto set learning for expensive MOBO, NeurIPS 2022; Xi-L/PSL-MOBO problem.py"
+)
 
 
 # ---------------------------------------------------------------- Pareto-set maps ψ_i(x₁)

@@ -53,7 +53,9 @@ def regression_toy(n_obj: int = 2, n_var: int = 5) -> Problem:
     n_var = int(n_var)
     p = 5
     if m < 1 or n_var < p or n_var % p:
-        raise ValueError(f"regression_toy: need n_obj ≥ 1 and n_var a multiple of 5, got {m}, {n_var}.")
+        raise ValueError(
+            f"regression_toy: need n_obj ≥ 1 and n_var a multiple of 5, got {m}, {n_var}."
+        )
     q = n_var // p
     xd, yd = _toy_data(m)
     ysq = np.sum(yd**2, axis=0)
@@ -103,6 +105,7 @@ def regression_toy(n_obj: int = 2, n_var: int = 5) -> Problem:
         ends = front_fn(2)
         nadir = ends.max(0)
     elif q >= m:
+
         def set_fn(k):
             coef = np.linalg.lstsq(xd, yd, rcond=None)[0]  # [p, m]
             w = np.zeros((p, q))
@@ -167,9 +170,14 @@ def stchset_quadratic(n_obj: int = 128, n_var: int = 10, seed: int = 0) -> Probl
         x = check_x("stchset_quadratic", x, n)
         return (jnp.asarray(a, x.dtype) @ x - jnp.asarray(b, x.dtype)) ** 2
 
-    return _unbounded("stchset_quadratic", fn, n, m,
-                      "STCH-Set quadratic: m = 128 objectives (a_i x - b_i)^2, n = 10",
-                      dict(n_obj=m, n_var=n, seed=seed))
+    return _unbounded(
+        "stchset_quadratic",
+        fn,
+        n,
+        m,
+        "STCH-Set quadratic: m = 128 objectives (a_i x - b_i)^2, n = 10",
+        dict(n_obj=m, n_var=n, seed=seed),
+    )
 
 
 def stchset_linear_regression(
@@ -189,15 +197,23 @@ def stchset_linear_regression(
         x = check_x("stchset_linear_regression", x, n)
         return (jnp.asarray(a, x.dtype) @ x - jnp.asarray(b, x.dtype)) ** 2
 
-    return _unbounded("stchset_linear_regression", fn, n, m,
-                      "STCH-Set mixed linear regression: 1000 points from 5 clusters",
-                      dict(n_obj=m, n_var=n, n_center=n_center, sigma=sigma, seed=seed,
-                           centers=centers))
+    return _unbounded(
+        "stchset_linear_regression",
+        fn,
+        n,
+        m,
+        "STCH-Set mixed linear regression: 1000 points from 5 clusters",
+        dict(n_obj=m, n_var=n, n_center=n_center, sigma=sigma, seed=seed, centers=centers),
+    )
 
 
 def stchset_nonlinear_regression(
-    n_obj: int = 1000, n_var: int = 10, n_center: int = 5, n_hidden: int = 10,
-    sigma: float = 0.1, seed: int = 0,
+    n_obj: int = 1000,
+    n_var: int = 10,
+    n_center: int = 5,
+    n_hidden: int = 10,
+    sigma: float = 0.1,
+    seed: int = 0,
 ) -> Problem:
     r"""STCH-Set mixed nonlinear regression with one-hidden-layer ReLU models.
 
@@ -228,7 +244,11 @@ def stchset_nonlinear_regression(
         out = jnp.maximum(aa @ w.T + qv[None, :], 0.0) @ pv + o
         return (out - jnp.asarray(b, x.dtype)) ** 2
 
-    return _unbounded("stchset_nonlinear_regression", fn, size, m,
-                      "STCH-Set mixed nonlinear regression: 1000 points, 5 ReLU clusters",
-                      dict(n_obj=m, n_var=d, n_center=n_center, n_hidden=h, sigma=sigma,
-                           seed=seed))
+    return _unbounded(
+        "stchset_nonlinear_regression",
+        fn,
+        size,
+        m,
+        "STCH-Set mixed nonlinear regression: 1000 points, 5 ReLU clusters",
+        dict(n_obj=m, n_var=d, n_center=n_center, n_hidden=h, sigma=sigma, seed=seed),
+    )

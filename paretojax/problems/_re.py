@@ -57,11 +57,16 @@ RE_NADIR = {
     "re37": np.array([0.98949120096, 0.956587924661, 0.987530948586]),
 }
 #: HV of the suite's reference fronts after normalisation, at 1.1·1 (METHODS.md §12.5).
-RE_REFERENCE_HV = {"re21": 0.88856, "re24": 1.17126, "re33": 1.01431, "re36": 1.00596,
-                   "re37": 0.84720}
+RE_REFERENCE_HV = {
+    "re21": 0.88856,
+    "re24": 1.17126,
+    "re33": 1.01431,
+    "re36": 1.00596,
+    "re37": 0.84720,
+}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> np.ndarray:
     arr = np.loadtxt(_DATA / f"pf_{name.upper()}.dat", dtype=np.float64, ndmin=2)
     arr.flags.writeable = False
@@ -144,8 +149,14 @@ def re21(normalize: bool = False) -> Problem:
         f2 = (F * L / E) * (2.0 / x1 + 2.0 * r2 / x2 - 2.0 * r2 / x3 + 2.0 / x4)
         return jnp.stack([f1, f2])
 
-    return _make("re21", raw, [a, r2 * a, r2 * a, a], [3 * a] * 4,
-                 "RE21 four-bar truss design (2 obj, 4 var)", normalize)
+    return _make(
+        "re21",
+        raw,
+        [a, r2 * a, r2 * a, a],
+        [3 * a] * 4,
+        "RE21 four-bar truss design (2 obj, 4 var)",
+        normalize,
+    )
 
 
 def re24(normalize: bool = False) -> Problem:
@@ -160,12 +171,17 @@ def re24(normalize: bool = False) -> Problem:
         sigma_b = 4500.0 / (x1 * x2)
         tau = 1800.0 / x2
         delta = 56.2e4 / (E * x1 * x2 * x2)
-        v = _violation(1.0 - sigma_b / sb_max, 1.0 - tau / tau_max, 1.0 - delta / delta_max,
-                       1.0 - sigma_b / sigma_k)
+        v = _violation(
+            1.0 - sigma_b / sb_max,
+            1.0 - tau / tau_max,
+            1.0 - delta / delta_max,
+            1.0 - sigma_b / sigma_k,
+        )
         return jnp.stack([f1, v])
 
-    return _make("re24", raw, [0.5, 0.5], [4.0, 50.0],
-                 "RE24 hatch cover design (2 obj, 2 var)", normalize)
+    return _make(
+        "re24", raw, [0.5, 0.5], [4.0, 50.0], "RE24 hatch cover design (2 obj, 2 var)", normalize
+    )
 
 
 def re33(normalize: bool = False) -> Problem:
@@ -190,8 +206,14 @@ def re33(normalize: bool = False) -> Problem:
         g4 = 2.66e-2 * x3 * x4 * q / s - 900.0  # B / A
         return jnp.stack([f1, f2, _violation(g1, g2, g3, g4)])
 
-    return _make("re33", raw, [55.0, 75.0, 1000.0, 11.0], [80.0, 110.0, 3000.0, 20.0],
-                 "RE33 disc brake design (3 obj, 4 var)", normalize)
+    return _make(
+        "re33",
+        raw,
+        [55.0, 75.0, 1000.0, 11.0],
+        [80.0, 110.0, 3000.0, 20.0],
+        "RE33 disc brake design (3 obj, 4 var)",
+        normalize,
+    )
 
 
 def re36(normalize: bool = False, integer: bool = False) -> Problem:
@@ -209,9 +231,16 @@ def re36(normalize: bool = False, integer: bool = False) -> Problem:
         return jnp.stack([f1, f2, _violation(0.5 - f1 / 6.931)])
 
     extra = " [integer variables, suite]" if integer else " [continuous relaxation, STCH PSL]"
-    return _make("re36", raw, [12.0] * 4, [60.0] * 4,
-                 "RE36 gear train design (3 obj, 4 var; integer flag)", normalize,
-                 integer=bool(integer), extra_src=extra)
+    return _make(
+        "re36",
+        raw,
+        [12.0] * 4,
+        [60.0] * 4,
+        "RE36 gear train design (3 obj, 4 var; integer flag)",
+        normalize,
+        integer=bool(integer),
+        extra_src=extra,
+    )
 
 
 def re37(normalize: bool = False) -> Problem:
@@ -220,20 +249,65 @@ def re37(normalize: bool = False) -> Problem:
 
     def raw(x):
         a, h, o, p = x[0], x[1], x[2], x[3]
-        f1 = (0.692 + 0.477 * a - 0.687 * h - 0.080 * o - 0.0650 * p - 0.167 * a * a
-              - 0.0129 * h * a + 0.0796 * h * h - 0.0634 * o * a - 0.0257 * o * h
-              + 0.0877 * o * o - 0.0521 * p * a + 0.00156 * p * h + 0.00198 * p * o
-              + 0.0184 * p * p)
-        f2 = (0.153 - 0.322 * a + 0.396 * h + 0.424 * o + 0.0226 * p + 0.175 * a * a
-              + 0.0185 * h * a - 0.0701 * h * h - 0.251 * o * a + 0.179 * o * h
-              + 0.0150 * o * o + 0.0134 * p * a + 0.0296 * p * h + 0.0752 * p * o
-              + 0.0192 * p * p)
-        f3 = (0.370 - 0.205 * a + 0.0307 * h + 0.108 * o + 1.019 * p - 0.135 * a * a
-              + 0.0141 * h * a + 0.0998 * h * h + 0.208 * o * a - 0.0301 * o * h
-              - 0.226 * o * o + 0.353 * p * a - 0.0497 * p * o - 0.423 * p * p
-              + 0.202 * h * a * a - 0.281 * o * a * a - 0.342 * h * h * a
-              - 0.245 * h * h * o + 0.281 * o * o * h - 0.184 * p * p * a - 0.281 * h * a * o)
+        f1 = (
+            0.692
+            + 0.477 * a
+            - 0.687 * h
+            - 0.080 * o
+            - 0.0650 * p
+            - 0.167 * a * a
+            - 0.0129 * h * a
+            + 0.0796 * h * h
+            - 0.0634 * o * a
+            - 0.0257 * o * h
+            + 0.0877 * o * o
+            - 0.0521 * p * a
+            + 0.00156 * p * h
+            + 0.00198 * p * o
+            + 0.0184 * p * p
+        )
+        f2 = (
+            0.153
+            - 0.322 * a
+            + 0.396 * h
+            + 0.424 * o
+            + 0.0226 * p
+            + 0.175 * a * a
+            + 0.0185 * h * a
+            - 0.0701 * h * h
+            - 0.251 * o * a
+            + 0.179 * o * h
+            + 0.0150 * o * o
+            + 0.0134 * p * a
+            + 0.0296 * p * h
+            + 0.0752 * p * o
+            + 0.0192 * p * p
+        )
+        f3 = (
+            0.370
+            - 0.205 * a
+            + 0.0307 * h
+            + 0.108 * o
+            + 1.019 * p
+            - 0.135 * a * a
+            + 0.0141 * h * a
+            + 0.0998 * h * h
+            + 0.208 * o * a
+            - 0.0301 * o * h
+            - 0.226 * o * o
+            + 0.353 * p * a
+            - 0.0497 * p * o
+            - 0.423 * p * p
+            + 0.202 * h * a * a
+            - 0.281 * o * a * a
+            - 0.342 * h * h * a
+            - 0.245 * h * h * o
+            + 0.281 * o * o * h
+            - 0.184 * p * p * a
+            - 0.281 * h * a * o
+        )
         return jnp.stack([f1, f2, f3])
 
-    return _make("re37", raw, [0.0] * 4, [1.0] * 4,
-                 "RE37 rocket injector design (3 obj, 4 var)", normalize)
+    return _make(
+        "re37", raw, [0.0] * 4, [1.0] * 4, "RE37 rocket injector design (3 obj, 4 var)", normalize
+    )

@@ -27,13 +27,14 @@ _FF_CONVENTIONS = {
     "pslmobo": (
         6,
         2.0,
-        "Fonseca & Fleming 1995; PSL-MOBO convention (n = 6, [-2,2]^n), Xi-L/PSL-MOBO problem.py VLMOP2",
+        "Fonseca & Fleming 1995; PSL-MOBO convention (n = 6, [-2,2]^n), "
+        "Xi-L/PSL-MOBO problem.py VLMOP2",
     ),
 }
 
 
 def vlmop1() -> Problem:
-    r"""VLMOP1 (Van Veldhuizen & Lamont 1999; PSL-MOBO): ``f₁ = x², f₂ = (x − 2)²``, ``x ∈ [−2, 4]``.
+    r"""VLMOP1 (Van Veldhuizen & Lamont 1999; PSL-MOBO): ``f = (x², (x − 2)²)``, ``x ∈ [−2, 4]``.
 
     Pareto set ``x ∈ [0, 2]``; front ``√f₁ + √f₂ = 2`` (convex). HV at (4.4, 4.4):
     ``4.4² − ∫₀⁴(2 − √t)² dt = 19.36 − 8/3 = 16.693333`` (METHODS §12.2 quotes 16.693307, a
@@ -95,10 +96,12 @@ def fonseca_fleming(
 
     def fn(x):
         x = check_x("fonseca_fleming", x, n_var)
-        return jnp.stack([
-            1.0 - jnp.exp(-jnp.sum((x - c) ** 2)),
-            1.0 - jnp.exp(-jnp.sum((x + c) ** 2)),
-        ])
+        return jnp.stack(
+            [
+                1.0 - jnp.exp(-jnp.sum((x - c) ** 2)),
+                1.0 - jnp.exp(-jnp.sum((x + c) ** 2)),
+            ]
+        )
 
     def svals(n):
         return np.linspace(1.0, -1.0, n)  # f₁ increasing along the front
@@ -130,7 +133,9 @@ def fonseca_fleming(
     )
 
 
-def vlmop2(n_var: int | None = None, bound: float | None = None, convention: str = "libmoon") -> Problem:
+def vlmop2(
+    n_var: int | None = None, bound: float | None = None, convention: str = "libmoon"
+) -> Problem:
     """Alias of :func:`fonseca_fleming` (PSL-MOBO's and current LibMOON's name)."""
     return fonseca_fleming(n_var=n_var, bound=bound, convention=convention)
 

@@ -11,6 +11,10 @@ Pareto sets: ``x_{2..n} = 0``. HV at (1.1, 1.1): ZDT1/ZDT4 1.21 − 1/3 = 0.8766
 ZDT3 1.331763 (extrapolated from dense fronts on the five intervals below; METHODS.md §12.1
 quotes 1.331739 / 1.044402 at 1.1 / 1, dense-sample values 2.4e-5 lower).
 
+Gradients: ``∂f₂/∂x₁`` is unbounded at ``x₁ = 0`` (the √ in the definition) for ZDT1/3/4;
+keep ``x₁ ≥ 1e-6`` (LibMOON clamps to ``[lb + 1e-5, ub − 1e-5]``). ZDT6's ``(·)^{0.25}`` is
+guarded so its gradient stays finite on the Pareto set.
+
 ZDT5 is **not provided**: it is a binary-string problem (unitation of 11 bit-strings), which has
 no honest continuous/differentiable form in a gradient library.
 
@@ -116,9 +120,17 @@ def zdt1(n_var: int = 30) -> Problem:
         return np.stack([f1, 1.0 - np.sqrt(f1)], 1)
 
     return _make(
-        "zdt1", fn, n_var, np.zeros(n_var), np.ones(n_var), front,
-        lambda n: _set_from_f1(np.linspace(0.0, 1.0, n), n_var), [0, 0], [1, 1],
-        1.21 - 1.0 / 3.0, "ZDT1, convex front f2 = 1 - sqrt(f1), n = 30",
+        "zdt1",
+        fn,
+        n_var,
+        np.zeros(n_var),
+        np.ones(n_var),
+        front,
+        lambda n: _set_from_f1(np.linspace(0.0, 1.0, n), n_var),
+        [0, 0],
+        [1, 1],
+        1.21 - 1.0 / 3.0,
+        "ZDT1, convex front f2 = 1 - sqrt(f1), n = 30",
     )
 
 
@@ -137,9 +149,17 @@ def zdt2(n_var: int = 30) -> Problem:
         return np.stack([f1, 1.0 - f1**2], 1)
 
     return _make(
-        "zdt2", fn, n_var, np.zeros(n_var), np.ones(n_var), front,
-        lambda n: _set_from_f1(np.linspace(0.0, 1.0, n), n_var), [0, 0], [1, 1],
-        1.21 - 2.0 / 3.0, "ZDT2, concave front f2 = 1 - f1^2, n = 30",
+        "zdt2",
+        fn,
+        n_var,
+        np.zeros(n_var),
+        np.ones(n_var),
+        front,
+        lambda n: _set_from_f1(np.linspace(0.0, 1.0, n), n_var),
+        [0, 0],
+        [1, 1],
+        1.21 - 2.0 / 3.0,
+        "ZDT2, concave front f2 = 1 - f1^2, n = 30",
     )
 
 
@@ -177,9 +197,17 @@ def zdt3(n_var: int = 30) -> Problem:
 
     dense = front(100_001)
     return _make(
-        "zdt3", fn, n_var, np.zeros(n_var), np.ones(n_var), front,
-        lambda n: _set_from_f1(_zdt3_f1(n), n_var), dense.min(0), dense.max(0),
-        1.331763, "ZDT3, disconnected front (5 pieces), n = 30",
+        "zdt3",
+        fn,
+        n_var,
+        np.zeros(n_var),
+        np.ones(n_var),
+        front,
+        lambda n: _set_from_f1(_zdt3_f1(n), n_var),
+        dense.min(0),
+        dense.max(0),
+        1.331763,
+        "ZDT3, disconnected front (5 pieces), n = 30",
     )
 
 
@@ -204,9 +232,17 @@ def zdt4(n_var: int = 10) -> Problem:
     upper = np.full(n_var, 5.0)
     upper[0] = 1.0
     return _make(
-        "zdt4", fn, n_var, lower, upper, front,
-        lambda n: _set_from_f1(np.linspace(0.0, 1.0, n), n_var), [0, 0], [1, 1],
-        1.21 - 1.0 / 3.0, "ZDT4, ZDT1 front with multimodal Rastrigin g, n = 10",
+        "zdt4",
+        fn,
+        n_var,
+        lower,
+        upper,
+        front,
+        lambda n: _set_from_f1(np.linspace(0.0, 1.0, n), n_var),
+        [0, 0],
+        [1, 1],
+        1.21 - 1.0 / 3.0,
+        "ZDT4, ZDT1 front with multimodal Rastrigin g, n = 10",
     )
 
 
@@ -252,7 +288,15 @@ def zdt6(n_var: int = 10) -> Problem:
         return _set_from_f1(f1_grid(n), n_var, x1=_zdt6_x1_for_f1(f1_grid(n)))
 
     return _make(
-        "zdt6", fn, n_var, np.zeros(n_var), np.ones(n_var), front, pset,
-        [ZDT6_F1_MIN, 0.0], [1.0, 1.0 - ZDT6_F1_MIN**2], _ZDT6_HV,
+        "zdt6",
+        fn,
+        n_var,
+        np.zeros(n_var),
+        np.ones(n_var),
+        front,
+        pset,
+        [ZDT6_F1_MIN, 0.0],
+        [1.0, 1.0 - ZDT6_F1_MIN**2],
+        _ZDT6_HV,
         "ZDT6, non-uniform concave front, n = 10",
     )

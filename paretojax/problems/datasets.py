@@ -181,12 +181,15 @@ def multidigits(
     """
     hetero = "invert" if heterogeneous is True else (heterogeneous or None)
     if hetero not in _HETERO:
-        raise ValueError(f"heterogeneous must be False, True, 'invert' or 'flip', got {heterogeneous!r}.")
+        raise ValueError(
+            f"heterogeneous must be False, True, 'invert' or 'flip', got {heterogeneous!r}."
+        )
     if n_train < 1 or n_test < 1:
         raise ValueError(f"n_train and n_test must be ≥ 1, got {n_train}, {n_test}.")
     _check_fraction(test_fraction)
-    return _multidigits(int(n_train), int(n_test), int(seed), float(test_fraction), hetero,
-                        bool(flatten))
+    return _multidigits(
+        int(n_train), int(n_test), int(seed), float(test_fraction), hetero, bool(flatten)
+    )
 
 
 # --------------------------------------------------------------------- many-task digits
@@ -345,13 +348,24 @@ def fairness(
     MLP d→128→128→1 (COSMOS/LibMOON "M1").
     """
     if n < 2 or d < 1 or not 1 <= d_informative <= d:
-        raise ValueError(f"need n ≥ 2 and 1 ≤ d_informative ≤ d, got n={n}, d={d}, "
-                         f"d_informative={d_informative}.")
+        raise ValueError(
+            f"need n ≥ 2 and 1 ≤ d_informative ≤ d, got n={n}, d={d}, "
+            f"d_informative={d_informative}."
+        )
     if noise < 0:
         raise ValueError(f"noise must be ≥ 0, got {noise}.")
     _check_fraction(test_fraction)
-    return _fairness(int(n), int(d), int(d_informative), float(gamma), float(beta), float(noise),
-                     int(seed), float(test_fraction), bool(include_sensitive))
+    return _fairness(
+        int(n),
+        int(d),
+        int(d_informative),
+        float(gamma),
+        float(beta),
+        float(noise),
+        int(seed),
+        float(test_fraction),
+        bool(include_sensitive),
+    )
 
 
 def _check_logits(logits, y, s):
@@ -366,7 +380,9 @@ def _check_logits(logits, y, s):
     if s is not None:
         s = jnp.asarray(s)
         if s.shape != logits.shape:
-            raise ValueError(f"sensitive-attribute shape {s.shape} does not match logits {logits.shape}.")
+            raise ValueError(
+                f"sensitive-attribute shape {s.shape} does not match logits {logits.shape}."
+            )
     return logits, y, s
 
 
@@ -401,7 +417,7 @@ def deo_loss(logits: Any, y: Any, s: Any, c: float = 1.0, *, reduction: str = "n
 
 
 def deo_gap(logits: Any, y: Any, s: Any) -> jax.Array:
-    r"""The (hard) DEO metric ``|P(ŷ = 1 | y = 1, s = 0) − P(ŷ = 1 | y = 1, s = 1)|``, ŷ = 1[ℓ > 0]."""
+    r"""The (hard) DEO metric ``|P(ŷ=1 | y=1, s=0) − P(ŷ=1 | y=1, s=1)|`` with ŷ = 1[ℓ > 0]."""
     logits, y, s = _check_logits(logits, y, s)
     yhat = (logits > 0).astype(jnp.float32)
     pos = y == 1

@@ -101,7 +101,8 @@ def cr_mogm_weighting(
             )
 
     def init() -> CRMOGMState:
-        lam = jnp.zeros((m,)) if init_w is None else init_w.astype(jnp.zeros(()).dtype)
+        dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled
+        lam = jnp.zeros((m,), dtype) if init_w is None else init_w.astype(dtype)
         return CRMOGMState(lam=lam, count=jnp.zeros((), jnp.int32), inner=_inner_init(weighting))
 
     def fn(gram: Array, losses: Array | None, state: CRMOGMState, pref: Array | None):

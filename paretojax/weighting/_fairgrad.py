@@ -14,8 +14,11 @@ matched: LibMTL ``FairGrad.py`` (``scipy.optimize.least_squares`` from ``x₀ = 
 TorchJD's ``α = 0`` case. Do not copy: LibMTL divides by zero at ``α = 0``. Default ``α = 1``.
 
 Solver: K5 (:func:`paretojax.core.root.alpha_fair_root`): damped Newton on the strictly convex
-potential on ``G / tr G + δI``, rescaled by ``tr(G)^{-α/(1+α)}``. If the solve fails the weights
-fall back to ``1/m`` (FairGrad is stateless).
+potential on ``G / tr G + δI``, rescaled by ``tr(G)^{-α/(1+α)}``. If the solve fails numerically
+the weights fall back to ``1/m`` (FairGrad is stateless); if no root exists (some ``v ≥ 0`` has
+``Gv = 0``: weakly Pareto-stationary gradients, where LibMTL's ``least_squares`` returns a
+conflicting non-root) the weights are zero, the limit of ``Jᵀw`` and the only non-conflicting
+choice.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def fairgrad_weights(
     if alpha == 0.0:
         return uniform, state
     res = alpha_fair_root(g, float(alpha), ridge=ridge, num_iters=num_iters)
-    return jnp.where(res.ok, res.weights, uniform), state
+    w = jnp.where(res.ok, res.weights, uniform)
+    return jnp.where(res.stationary, jnp.zeros_like(w), w), state
 
 
 def fairgrad_weighting(alpha: float = 1.0, ridge: float = 1e-8, num_iters: int = 30) -> Weighting:

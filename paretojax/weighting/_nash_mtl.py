@@ -13,9 +13,11 @@ Bargaining Game", ICML 2022. The official ``AvivNavon/nash-mtl`` code (copied by
 TorchJD) approximates the root by ≤ ``optim_niter`` = 20 concave–convex cvxpy/ECOS solves on
 ``G/‖G‖_F``; paretojax solves the same fixed point directly with the compiled damped-Newton root
 finder K5 (:func:`paretojax.core.root.alpha_fair_root`, α-exponent 1), so ``optim_niter`` is
-accepted for compatibility and ignored. Fallback when the root solve fails (non-finite, or no root
-because some ``v ≥ 0`` has ``Gv = 0``, handled by a ``1e-8·tr G`` ridge): the previous weights
-(initially ``1/m``).
+accepted for compatibility and ignored. Fallback when the root solve fails numerically: the
+previous weights (initially ``1/m``). When no root exists (some ``v ≥ 0`` has ``Gv = 0``: the
+gradients are weakly Pareto stationary) the weights are zero — the limit of ``Jᵀα`` along the
+ridged roots, and the only non-conflicting choice (the references' solver fails there and they
+reuse the previous weights).
 
 Hyperparameters (TorchJD / LibMTL defaults): ``max_norm = 1.0`` (``0`` disables),
 ``update_weights_every = 1`` (between recomputations the previous raw α is reused and
@@ -57,7 +59,7 @@ class NashMTLState(NamedTuple):
 
     Attributes:
       alpha: ``[m]`` the last raw bargaining weights (before ``max_norm``); ``1/m`` initially,
-        used as fallback and reused between recomputations.
+        used as fallback and reused between recomputations (zero after a stationary step).
       step: int32 number of calls so far.
     """
 
@@ -69,9 +71,9 @@ def nash_mtl_init(num_tasks: int) -> NashMTLState:
     """Initial :class:`NashMTLState` for ``num_tasks`` tasks."""
     if int(num_tasks) < 1:
         raise ValueError(f"nash_mtl: num_tasks must be ≥ 1, got {num_tasks}.")
-    return NashMTLState(
-        alpha=jnp.full((int(num_tasks),), 1.0 / int(num_tasks)), step=jnp.zeros((), jnp.int32)
-    )
+    m = int(num_tasks)
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # float32 unless x64 is enabled
+    return NashMTLState(alpha=jnp.full((m,), 1.0 / m, dtype), step=jnp.zeros((), jnp.int32))
 
 
 def _check(max_norm: float, update_weights_every: int, optim_niter: int) -> None:
@@ -136,7 +138,8 @@ def nash_mtl_weights(
 
     def solve(_):
         res = alpha_fair_root(g, 1.0, ridge=ridge, num_iters=num_iters)
-        return jnp.where(res.ok, res.weights.astype(dtype), state.alpha)
+        alpha = jnp.where(res.ok, res.weights.astype(dtype), state.alpha)
+        return jnp.where(res.stationary, jnp.zeros_like(alpha), alpha)
 
     def reuse(_):
         return state.alpha

@@ -84,7 +84,7 @@ def periodic_weighting(weighting: Weighting, every: int, num_tasks: int) -> Weig
     def init() -> PeriodicState:
         return PeriodicState(
             step=jnp.zeros((), jnp.int32),
-            weights=jnp.full((m,), 1.0 / m),
+            weights=jnp.full((m,), 1.0 / m, jax.dtypes.canonicalize_dtype(jnp.float64)),
             inner=_inner_init(weighting),
         )
 
@@ -218,7 +218,8 @@ def task_subsets_weighting(
         if pref is not None:
             p_s = jnp.asarray(pref)[idx]
             tot = jnp.sum(p_s)
-            p_s = jnp.where(tot > 0, p_s / jnp.where(tot > 0, tot, 1.0), jnp.full((s,), 1.0 / s))
+            uniform = jnp.full((s,), 1.0 / s, p_s.dtype)
+            p_s = jnp.where(tot > 0, p_s / jnp.where(tot > 0, tot, 1.0), uniform)
         w_s, inner = weighting.weights(g_s, l_s, state.inner, p_s)
         w_s = jnp.asarray(w_s)
         if w_s.shape != (s,):
