@@ -74,8 +74,10 @@ def make_step(
       >>> step = pj.make_step(f, tx)
       >>> params = {"w": jnp.array([0.5])}
       >>> params, opt_state, out = step(params, tx.init(params))
-      >>> out["losses"], out["weights"], params["w"]
-      (Array([0.25, 2.25], dtype=float32), Array([0.5, 0.5], dtype=float32), Array([0.4], dtype=float32))
+      >>> out["losses"], out["weights"]
+      (Array([0.25, 2.25], dtype=float32), Array([0.5, 0.5], dtype=float32))
+      >>> params["w"]
+      Array([0.4], dtype=float32)
     """
     tx = optax.with_extra_args_support(tx)
     vag = value_and_jacobian(loss_vector_fn, has_aux=has_aux)
@@ -121,7 +123,8 @@ def _array_data(data: Any) -> tuple[Any, int] | None:
     sizes = {int(np.shape(a)[0]) if np.ndim(a) else -1 for a in jax.tree_util.tree_leaves(arrays)}
     if len(sizes) != 1 or -1 in sizes:
         raise ValueError(
-            f"fit: the data arrays must share their leading (example) axis, got sizes {sorted(sizes)}."
+            "fit: the data arrays must share their leading (example) axis, got sizes "
+            f"{sorted(sizes)}."
         )
     return arrays, sizes.pop()
 

@@ -213,7 +213,8 @@ def weighting_transform(
             num_tasks_expected=num_tasks, method=name,
         )
         g = gram(updates) if uses_gram else None
-        ok = finite_all((g, losses, p))
+        # Without the Gram, a NaN in J would go unnoticed: check J itself then.
+        ok = finite_all((g, losses, p)) if uses_gram else finite_all((updates, losses, p))
         if p is not None:
             ok = ok & pref_is_valid(p)
         # Feed the solver a harmless input on bad steps so that no NaN is even computed.

@@ -47,13 +47,22 @@ def _params():
     return {"a": jnp.zeros(3, jnp.float32), "b": jnp.zeros(D - 3, jnp.float32)}
 
 
+def _default_losses(m):
+    return jnp.linspace(1.0, 2.0, m)
+
+
+def _default_pref(m):
+    p = jnp.arange(1.0, m + 1.0)
+    return p / jnp.sum(p)
+
+
 def _extra(info, j, m, losses=None, pref=None):
     extra = {}
     for name in info.requires:
         if name == "task_losses":
-            extra[name] = jnp.linspace(1.0, 2.0, m) if losses is None else losses
+            extra[name] = _default_losses(m) if losses is None else losses
         elif name == "pref":
-            extra[name] = jnp.full((m,), 1.0 / m) if pref is None else pref
+            extra[name] = _default_pref(m) if pref is None else pref
         else:  # further mini-batch Jacobians (MoDo, SDMGrad): the same batch here
             extra[name] = j
     return extra
@@ -84,6 +93,7 @@ def test_registry_is_well_formed():
 @pytest.mark.parametrize("info", INFOS, ids=IDS)
 def test_jit_no_retrace_and_shapes(info):
     rng = np.random.default_rng(0)
+    chex.clear_trace_counter()
     tx = _build(info, M)
     params = _params()
     state = tx.init(params)
@@ -181,8 +191,10 @@ def test_permutation_invariant(info):
     for _ in range(4):
         j = random_jacobian(rng, M, D)
         perm = rng.permutation(M)
+        losses, pref = _default_losses(M), _default_pref(M)
         u, _ = _run(info, j)
-        up, _ = _run(info, j[perm])
+        # tasks, their losses and their preferences permuted together
+        up, _ = _run(info, j[perm], losses=losses[perm], pref=pref[perm])
         np.testing.assert_allclose(up, u, rtol=1e-3, atol=1e-4)
 
 

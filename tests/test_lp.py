@@ -63,7 +63,9 @@ def _reference(Q, c, A, b, C, d):
 
 def _kkt(sol: QPSolution, Q, c, A, b, C, d) -> float:
     """Largest violation of the KKT conditions (relative to the data scale)."""
-    x, y, lam, nu = (np.asarray(v, np.float64) for v in (sol.x, sol.eq_dual, sol.ineq_dual, sol.bound_dual))
+    x, y, lam, nu = (
+        np.asarray(v, np.float64) for v in (sol.x, sol.eq_dual, sol.ineq_dual, sol.bound_dual)
+    )
     scale = 1.0 + np.max(np.abs(c)) + np.max(np.abs(Q))
     stat = Q @ x + c - A.T @ y - C.T @ lam - nu
     viol = [
@@ -132,13 +134,17 @@ def test_against_scipy_and_quadprog(x64):
         if kind != "slsqp":
             assert abs(gap) <= 1e-9, (i, kind, ours, ref)
         one = QPSolution(*(v[i] for v in sol))
-        worst_kkt = max(worst_kkt, _kkt(one, pr[0], pr[1], pr[2], pr[3], pr[4], np.where(live, pr[5], 0.0)))
+        worst_kkt = max(
+            worst_kkt, _kkt(one, pr[0], pr[1], pr[2], pr[3], pr[4], np.where(live, pr[5], 0.0))
+        )
     assert worst_kkt <= 1e-8, worst_kkt
     kinds = [_reference_kind(o[0]) for o in originals]
     assert min(kinds.count(k) for k in worst) >= 30, {k: kinds.count(k) for k in worst}
-    print(f"\nK6 QP/LP: {count} instances (n={n}, p={p}, q={q}), worst relative objective gap "
-          + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
-          + f"; worst KKT violation {worst_kkt:.1e}; max iterations {int(sol.iterations.max())}")
+    print(
+        f"\nK6 QP/LP: {count} instances (n={n}, p={p}, q={q}), worst relative objective gap "
+        + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+        + f"; worst KKT violation {worst_kkt:.1e}; max iterations {int(sol.iterations.max())}"
+    )
 
 
 def _reference_kind(Q) -> str:
@@ -200,11 +206,22 @@ def test_small_problems_known_solutions():
 
 
 def test_unbatched_api_and_lp_wrapper():
-    s = solve_qp(jnp.eye(2), jnp.zeros(2), jnp.ones((1, 2)), jnp.ones(1),
-                 jnp.array([[1.0, 0.0]]), jnp.array([0.7]))
+    s = solve_qp(
+        jnp.eye(2),
+        jnp.zeros(2),
+        jnp.ones((1, 2)),
+        jnp.ones(1),
+        jnp.array([[1.0, 0.0]]),
+        jnp.array([0.7]),
+    )
     np.testing.assert_allclose(s.x, [0.7, 0.3], atol=1e-5)
-    s = solve_lp(-jnp.array([1.0, 2.0]), jnp.ones((1, 2)), jnp.ones(1),
-                 jnp.array([[0.0, -1.0]]), jnp.array([-0.25]))
+    s = solve_lp(
+        -jnp.array([1.0, 2.0]),
+        jnp.ones((1, 2)),
+        jnp.ones(1),
+        jnp.array([[0.0, -1.0]]),
+        jnp.array([-0.25]),
+    )
     np.testing.assert_allclose(s.x, [0.75, 0.25], atol=1e-5)
     assert bool(s.converged)
 

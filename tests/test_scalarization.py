@@ -223,7 +223,7 @@ def test_stch_bounds_and_limit():
         return t, [jax.vmap(lambda a, b, mu=mu: stch_loss(a, b, mu=mu))(f, p) for mu in mus]
 
     t, ss = run(f, p)
-    for mu, s in zip(mus, ss):
+    for mu, s in zip(mus, ss, strict=False):
         assert np.all(s >= t - 1e-6)
         assert np.all(s <= t + mu * np.log(4) + 1e-6)
     np.testing.assert_allclose(ss[-1], t, atol=2e-4)
@@ -309,7 +309,7 @@ def test_ideal_nadir_and_reference_point():
 
 def test_pref_validation_outside_jit():
     f = jnp.array([0.6, 0.3])
-    for name, (loss, _, kw) in CASES.items():
+    for _name, (loss, _, kw) in CASES.items():
         with pytest.raises(ValueError, match="sum to 1"):
             loss(f, jnp.array([0.3, 0.3]), **kw)
         with pytest.raises(ValueError, match="non-negative"):
@@ -342,7 +342,8 @@ def test_transform_pref_sources_and_uniform_default():
     f = jnp.array([0.6, 0.3])
     # default: uniform preference (TorchJD)
     w = _weights_from_transform(stch, {"mu": 0.1}, f, None)
-    np.testing.assert_allclose(w, jax.grad(lambda x: stch_loss(x, jnp.array([0.5, 0.5]), mu=0.1))(f))
+    ref = jax.grad(lambda x: stch_loss(x, jnp.array([0.5, 0.5]), mu=0.1))(f)
+    np.testing.assert_allclose(w, ref)
     # fixed at construction
     w = _weights_from_transform(stch, {"mu": 0.1, "pref": P}, f, None)
     np.testing.assert_allclose(w, jax.grad(lambda x: stch_loss(x, P, mu=0.1))(f), rtol=1e-6)

@@ -154,14 +154,18 @@ def auto_lambda_init(
         raise ValueError(f"auto_lambda: weight_init must be finite, got {weight_init!r}.")
     if primary is None or libmtl:
         if primary is not None:
-            raise ValueError("auto_lambda: libmtl=True uses all tasks in the outer loss; drop primary.")
+            raise ValueError(
+                "auto_lambda: libmtl=True uses all tasks in the outer loss; drop primary."
+            )
         p = jnp.ones((m,), float_dtype())
     else:
         p = jnp.asarray(primary, float_dtype())
         if p.shape != (m,):
             raise ValueError(f"auto_lambda: primary must have shape ({m},), got {p.shape}.")
         if not bool(jnp.all(jnp.isfinite(p) & (p >= 0))) or not bool(jnp.any(p > 0)):
-            raise ValueError(f"auto_lambda: primary must be ≥ 0 with a positive entry, got {primary!r}.")
+            raise ValueError(
+                f"auto_lambda: primary must be ≥ 0 with a positive entry, got {primary!r}."
+            )
     raw = jnp.full((m,), w0, float_dtype())
     return AutoLambdaState(
         raw=raw,
@@ -197,7 +201,9 @@ def _tree_norm(x: PyTree) -> Array:
 def _check_losses(losses: Array, m: int, fn: str) -> Array:
     losses = jnp.asarray(losses)
     if losses.shape != (m,):
-        raise ValueError(f"{fn}: loss_fn must return a loss vector of shape ({m},), got {losses.shape}.")
+        raise ValueError(
+            f"{fn}: loss_fn must return a loss vector of shape ({m},), got {losses.shape}."
+        )
     return losses
 
 
@@ -210,7 +216,7 @@ def auto_lambda_hypergrad(
     *,
     inner_lr: Any,
     momentum: PyTree | None = None,
-    weight_decay: float = 0.0,
+    weight_decay: Any = 0.0,
     exact_hvp: bool = False,
 ) -> tuple[Array, AutoLambdaAux]:
     r"""The one-step unrolled hypergradient ``∇_r F`` (see the module docstring).
@@ -241,8 +247,8 @@ def auto_lambda_hypergrad(
 
     (_, train_losses), g = jax.value_and_grad(weighted, argnums=1, has_aux=True)(raw, params)
     step = g if momentum is None else jax.tree_util.tree_map(jnp.add, g, momentum)
-    if weight_decay:
-        step = _tree_axpy(float(weight_decay), params, step)
+    if not (isinstance(weight_decay, (int, float)) and weight_decay == 0):
+        step = _tree_axpy(weight_decay, params, step)
     params_v = _tree_axpy(-inner_lr, step, params)
 
     def outer(p: PyTree) -> tuple[Array, Array]:
@@ -262,7 +268,9 @@ def auto_lambda_hypergrad(
         mixed = jnp.where(vnorm > 0, (plus - minus) / (2.0 * eps), 0.0)
     hyper = (-jnp.asarray(inner_lr) * mixed).astype(raw.dtype)
     aux = AutoLambdaAux(
-        train_losses=train_losses, val_losses=val_losses, hypergrad=hyper,
+        train_losses=train_losses,
+        val_losses=val_losses,
+        hypergrad=hyper,
         weights=_lam(raw, st.use_softmax),
     )
     return hyper, aux
@@ -277,7 +285,7 @@ def auto_lambda_step(
     *,
     inner_lr: Any,
     momentum: PyTree | None = None,
-    weight_decay: float = 0.0,
+    weight_decay: Any = 0.0,
     exact_hvp: bool = False,
 ) -> tuple[Any, AutoLambdaAux]:
     r"""One Auto-λ weights step: hypergradient (:func:`auto_lambda_hypergrad`) then Adam on ``r``.
@@ -297,8 +305,15 @@ def auto_lambda_step(
     """
     st, rewrap = inner_state(state, AutoLambdaState, "auto_lambda_step")
     hyper, aux = auto_lambda_hypergrad(
-        loss_fn, params, st, train_batch, val_batch, inner_lr=inner_lr, momentum=momentum,
-        weight_decay=weight_decay, exact_hvp=exact_hvp,
+        loss_fn,
+        params,
+        st,
+        train_batch,
+        val_batch,
+        inner_lr=inner_lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        exact_hvp=exact_hvp,
     )
     raw, adam = adam_step(st.raw, hyper, st.adam, st.lr, jnp.zeros((), st.raw.dtype))
     ok = jnp.all(jnp.isfinite(hyper))

@@ -204,5 +204,4 @@ INFO = MethodInfo(
     reference="Liu, Johns, Davison, CVPR 2019 (lorenmt/mtan); LibMTL DWA.py; TorchJD",
     requires=("task_losses",),
     example_kwargs=lambda m: {"num_tasks": m},
-    properties=frozenset({"PI"}),
 )

@@ -96,7 +96,9 @@ def check_nonneg(x: Any, name: str, fn: str, *, positive: bool = False) -> float
     except (TypeError, ValueError) as err:
         raise ValueError(f"{fn}: {name} must be a number, got {x!r}.") from err
     if not np.isfinite(v) or v < 0 or (positive and v == 0):
-        raise ValueError(f"{fn}: {name} must be finite and {'> 0' if positive else '≥ 0'}, got {x!r}.")
+        raise ValueError(
+            f"{fn}: {name} must be finite and {'> 0' if positive else '≥ 0'}, got {x!r}."
+        )
     return v
 
 

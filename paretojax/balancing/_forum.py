@@ -353,8 +353,12 @@ def forum_step(
     new = new._replace(qp_converged=stepped.qp_converged & ok)
     d_theta = jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.zeros_like(a)), d_theta)
     aux = FORUMAux(
-        inner_losses=inner_losses, outer_losses=outer_losses, inner_steps=taken,
-        row_weights=row_w, nu=nu, weights=jax.nn.softmax(new.logits),
+        inner_losses=inner_losses,
+        outer_losses=outer_losses,
+        inner_steps=taken,
+        row_weights=row_w,
+        nu=nu,
+        weights=jax.nn.softmax(new.logits),
     )
     return d_theta, rewrap(new), aux
 

@@ -112,5 +112,4 @@ INFO = MethodInfo(
     description="Geometric loss strategy: geometric mean (Π L_i)^{1/m} of positive losses.",
     reference="Chennupati et al., CVPR-W 2019 (MultiNet++); TorchJD GeometricMean",
     requires=("task_losses",),
-    properties=frozenset({"PI"}),
 )

@@ -108,5 +108,4 @@ INFO = MethodInfo(
     reference="Liu et al., ICLR 2021; TorchJD _imtl_l.py (s₀ = 0)",
     requires=("task_losses",),
     example_kwargs=lambda m: {"num_tasks": m},
-    properties=frozenset({"PI"}),
 )

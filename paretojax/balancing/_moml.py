@@ -239,7 +239,10 @@ def moml_step(
         lr=st.lr,
     )
     aux = MOMLAux(
-        inner_losses=l_in, outer_losses=l_out, hypergrads=H, mgda_weights=w,
+        inner_losses=l_in,
+        outer_losses=l_out,
+        hypergrads=H,
+        mgda_weights=w,
         weights=jax.nn.softmax(new.logits),
     )
     return rewrap(new), aux

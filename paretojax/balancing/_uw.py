@@ -187,7 +187,7 @@ def uw(
     init: float = 0.0,
     optimizer: optax.GradientTransformation | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-    r"""Uncertainty weighting as a transform: ``u = Σ_i ½e^{−s_i} ∇L_i``, ``s`` learned in the state.
+    r"""Uncertainty weighting as a transform: ``u = Σ_i ½e^{−s_i} ∇L_i``, ``s`` in the state.
 
     Args:
       num_tasks: m.
@@ -213,5 +213,4 @@ INFO = MethodInfo(
     reference="Kendall, Gal, Cipolla, CVPR 2018; TorchJD _uw.py (s₀ = 0); LibMTL UW.py (s₀ = −0.5)",
     requires=("task_losses",),
     example_kwargs=lambda m: {"num_tasks": m},
-    properties=frozenset({"PI"}),
 )

@@ -16,7 +16,8 @@ r"""K4: CAGrad's inner problem on the simplex.
   iterations, then ``num_polish`` rounds of an **exact support solve**: on a support ``S`` the
   KKT conditions ``b_S + r G_SS w_S = μ 1``, ``Σ w_S = 1``, ``r = c / ‖Jᵀw‖`` have the closed form
   ``w = w_a + t w_b`` (``[G_SS −1; 1ᵀ 0]`` solves with right-hand sides ``(0, 1)`` and
-  ``(−b_S, 0)``; ``w_aᵀ G w_b = 0``) with ``t = 1/r = √(w_aᵀGw_a / (c² − w_bᵀGw_b))``. Each round
+  ``(−b_S, 0)``, minimum-norm least-squares solves since ``G_SS`` is singular for dependent
+  gradients; ``w_aᵀ G w_b = 0``) with ``t = 1/r = √(w_aᵀGw_a / (c² − w_bᵀGw_b))``. Each round
   takes the support of the current iterate, adds the most KKT-violating index, solves, and keeps
   the candidate only if it is feasible and lowers ``f`` — so polishing never hurts.
 
@@ -106,20 +107,21 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
     m = gram.shape[0]
     dtype = gram.dtype
     f = lambda v: cagrad_objective(v, gram, b, c, eps)
-    ridge = 100.0 * float(jnp.finfo(dtype).eps) * (jnp.trace(gram) / m + 1e-30)
     zero1 = jnp.zeros((1,), dtype)
     idx = jnp.arange(m)
 
     def support_solve(mask: Array) -> tuple[Array, Array]:
         # Minimiser of f on the affine hull of the face {w_i = 0, i ∉ S}, if it exists.
         mk = mask.astype(dtype)
-        gs = gram * mk[:, None] * mk[None, :] + jnp.diag(1.0 - mk) + ridge * jnp.diag(mk)
+        gs = gram * mk[:, None] * mk[None, :] + jnp.diag(1.0 - mk)
         kkt = jnp.block([[gs, -mk[:, None]], [mk[None, :], jnp.zeros((1, 1), dtype)]])
         rhs = jnp.stack(
             [jnp.concatenate([jnp.zeros((m,), dtype), jnp.ones((1,), dtype)]),
              jnp.concatenate([-b * mk, zero1])], axis=1
         )
-        sol = jnp.linalg.solve(kkt, rhs)
+        # Minimum-norm solution: G_SS is singular for dependent gradients (then the affine
+        # minimisers form a set, and any of them gives the same f).
+        sol = jnp.linalg.lstsq(kkt, rhs)[0]
         wa, wb = sol[:m, 0] * mk, sol[:m, 1] * mk
         a = jnp.maximum(wa @ gram @ wa, 0.0)
         den = c * c - wb @ gram @ wb

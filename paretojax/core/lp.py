@@ -179,14 +179,24 @@ def solve_qp(
     accept_tol = 1e2 * tol_ if accept_tol is None else float(accept_tol)
     reg_ = (1e-10 if dtype == jnp.float64 else 1e-6) if reg is None else float(reg)
     if not (tol_ > 0 and accept_tol > 0 and reg_ >= 0):
-        raise ValueError(f"tol, accept_tol must be > 0 and reg ≥ 0; got {tol_}, {accept_tol}, {reg_}.")
+        raise ValueError(
+            f"tol, accept_tol must be > 0 and reg ≥ 0; got {tol_}, {accept_tol}, {reg_}."
+        )
     return _solve_qp_jit(Q, c, A, b, C, d, int(max_iter), tol_, accept_tol, reg_)
 
 
 @functools.partial(jax.jit, static_argnums=(6, 7, 8, 9))
 def _solve_qp_jit(
-    Q: Array, c: Array, A: Array, b: Array, C: Array, d: Array,
-    max_iter: int, tol_: float, accept_tol: float, reg_: float,
+    Q: Array,
+    c: Array,
+    A: Array,
+    b: Array,
+    C: Array,
+    d: Array,
+    max_iter: int,
+    tol_: float,
+    accept_tol: float,
+    reg_: float,
 ) -> QPSolution:
     dtype = c.dtype
     n, p, q = c.shape[0], A.shape[0], C.shape[0]
@@ -330,6 +340,13 @@ def solve_lp(
     c = jnp.asarray(c)
     n = c.shape[-1] if c.ndim else 0
     return solve_qp(
-        jnp.zeros((n, n), jnp.promote_types(c.dtype, jnp.float32)), c, A, b, C, d,
-        max_iter=max_iter, tol=tol, reg=reg,
+        jnp.zeros((n, n), jnp.promote_types(c.dtype, jnp.float32)),
+        c,
+        A,
+        b,
+        C,
+        d,
+        max_iter=max_iter,
+        tol=tol,
+        reg=reg,
     )

@@ -54,6 +54,8 @@ _PGD_STOP = 1e-5
 _PGD_STEP_EPS = 1e-7
 # Largest m for which the active-set solver unrolls its O(m²) contractions (see ``_wolfe_run``).
 _UNROLL_MAX = 96
+_REFINE_STEPS = 2  # iterative-refinement steps on the final support
+_COND_MIN_M = 11  # below this the lax.cond round trip costs more than it saves
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,16 +177,11 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
         return jnp.einsum("k,kb->b", ones, x, precision=jax.lax.Precision.HIGHEST)
 
     def rargmin(x: Array) -> tuple[Array, Array]:
-        """(min, first argmin) over the leading axis (an unrolled compare chain: XLA:CPU emits
-        variadic argmin reductions as slow scalar loops)."""
-        if not unroll:
-            return jnp.min(x, axis=0), jnp.argmin(x, axis=0).astype(jnp.int32)
-        best, arg = x[0], jnp.zeros(x.shape[1:], jnp.int32)
-        for k in range(1, x.shape[0]):
-            better = x[k] < best
-            best = jnp.where(better, x[k], best)
-            arg = jnp.where(better, jnp.int32(k), arg)
-        return best, arg
+        """(min, first argmin) over the leading axis, as two plain reductions (XLA:CPU emits
+        the variadic argmin reduction as a slow scalar loop)."""
+        best = jnp.min(x, axis=0)
+        arg = jnp.min(jnp.where(x == best[None, :], idx, m), axis=0)
+        return best, jnp.minimum(arg, m - 1).astype(jnp.int32)
 
     def _col(a: Array, e: Array) -> Array:
         if not unroll:
@@ -201,6 +198,8 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
         skipping finished batches, the conditional materialises the result, which XLA would
         otherwise recompute inside every consumer (m× the work in the rank-2 update).
         """
+        if m < _COND_MIN_M:
+            return _col(a, e)
         return jax.lax.cond(pred, _col, lambda a, e: jnp.zeros_like(e), a, e)
 
     _, k0 = rargmin(jnp.diagonal(g, axis1=0, axis2=1).T)
@@ -289,7 +288,20 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
             v_last=jnp.where(st.major & ~st.done, v, st.v_last),
         )
 
-    return jax.lax.while_loop(cond, body, state)
+    out = jax.lax.while_loop(cond, body, state)
+    # ---- polish: the rank-one inverse updates are not backward stable, so refine the final
+    # affine minimiser ``H_SS y = 1`` (fixed-precision iterative refinement with M as the
+    # approximate inverse); keep it when it is a valid corral point. This is what brings
+    # float32 to the accuracy of the float32-rounded problem.
+    S, y = out.S, out.y
+    for _ in range(_REFINE_STEPS):
+        res = jnp.where(S, 1.0 - _col(h, y), 0.0)
+        y = y + _col(out.M, res)
+    sy = rsum(y)
+    alpha = jnp.where(S, y / jnp.where(sy > 0, sy, 1.0)[None, :], 0.0)
+    ok = out.major & (sy > 0) & ~jnp.any(S & ~(alpha > 0), axis=0)
+    ok = ok & jnp.all(jnp.isfinite(alpha), axis=0)
+    return out._replace(lam=jnp.where(ok[None, :], alpha, out.lam), y=y)
 
 
 def _active_set_raw(g: Array, max_iter: int, tol: float) -> Array:

@@ -33,12 +33,13 @@ Solver (jit/vmap-safe, fixed iteration counts):
 * the iterate with the smallest residual is returned, with ``ok`` = finite, positive and
   ``max_i |w_i^{1/α}(G̃w)_i − 1| ≤ tol``. Callers fall back (previous weights, else ``1/m``)
   when ``ok`` is false;
-* ``stationary`` flags the no-root case: at the ridged root, ``w_i^{1/α}(G̃w)_i − 1 =
-  −δ w_i^{1+1/α}``, which is ``O(δ)`` when the un-ridged root exists and ``O(1)`` when it does
-  not (the weights diverge along a ``v ≥ 0`` with ``Gv = 0``: the gradients are weakly Pareto
-  stationary, ``Jᵀv = 0``). ``stationary = max_i δ w_i^{1+1/α} > 1/2`` (the ridge carries more
-  than half of some task's balance). Nash-MTL and FairGrad then return zero weights (the limit
-  of ``Jᵀw``; any non-zero update would conflict with some task).
+* ``stationary`` flags the no-root case. At the ridged root ``(G_0 w)_i = w_i^{-1/α} − δ w_i``
+  (``G_0`` without ridge), i.e. ``w_i^{1/α}(G_0w)_i − 1 = −δ w_i^{1+1/α}``: ``O(δ)`` when the
+  un-ridged root exists, ``O(1)`` when it does not (the weights diverge along a ``v ≥ 0`` with
+  ``Gv = 0``: the gradients are weakly Pareto stationary, ``Jᵀv = 0``). ``stationary`` is
+  ``min_i (G_0 w)_i ≤ 0``: the ridge overwhelmed some task, whose improvement ``g_iᵀJᵀw`` would
+  be negative. Nash-MTL and FairGrad then return zero weights (the limit of ``Jᵀw``; any
+  non-zero update would conflict with some task).
 
 Checked in the tests against ``scipy.optimize.least_squares`` / ``fsolve`` on hundreds of random
 instances.
@@ -182,5 +183,6 @@ def alpha_fair_root(
     (_, w, res), _ = jax.lax.scan(newton, (w0, w0, r0), None, length=num_iters)
     w_raw = w * tr_s ** (-expo)
     ok = tr_ok & jnp.all(jnp.isfinite(w_raw) & (w_raw > 0)) & (res <= tol)
-    stationary = ~tr_ok | (jnp.max(delta * w ** (1.0 + inv_a)) > 0.5)
+    g0w = gn @ w - delta * w  # (G/tr G) w without the ridge
+    stationary = ~tr_ok | (jnp.min(g0w) <= 0.0)
     return RootResult(weights=w_raw, residual=res, ok=ok, stationary=stationary)

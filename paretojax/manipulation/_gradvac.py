@@ -36,6 +36,7 @@ order per task ``i``, EMA updated for every visited pair). Flags where the refer
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -175,12 +176,21 @@ def gradvac_weights(
             f"gradvac: state.phi_hat has shape {state.phi_hat.shape}, expected {(m, m, n_groups)} "
             "(num_tasks and the number of groups must match the Jacobian)."
         )
-    key, sub = jax.random.split(state.key)
+    weights, new_phi, key = _gradvac_core(gs, state.phi_hat, state.key, beta, eps, ema, order)
+    return weights, GradVacState(new_phi.astype(state.phi_hat.dtype), key)
+
+
+@partial(jax.jit, static_argnums=(3, 4, 5, 6))
+def _gradvac_core(
+    gs: Array, phi_hat: Array, key: Array, beta: float, eps: float, ema: str, order: str
+) -> tuple[Array, Array, Array]:
+    n_groups, m, _ = gs.shape
+    key, sub = jax.random.split(key)
     if order == "shared":
         orders = jnp.broadcast_to(row_orders(sub, m)[:, None, :], (m, n_groups, m))
     else:
         orders = jax.vmap(lambda k: row_orders(k, m), out_axes=1)(jax.random.split(sub, n_groups))
-    phi_hat = state.phi_hat.astype(gs.dtype)
+    phi_hat = phi_hat.astype(gs.dtype)
 
     def row(i: Array, orders_i: Array, phi_i: Array) -> tuple[Array, Array]:
         # orders_i: (K, m); phi_i: (m, K) -> vmap over groups.
@@ -190,8 +200,7 @@ def gradvac_weights(
         )(orders_i, gs, phi_i)
 
     coeffs, new_phi = jax.vmap(row)(jnp.arange(m), orders, phi_hat)  # (m, K, m), (m, m, K)
-    weights = jnp.sum(coeffs, axis=0)  # (K, m)
-    return weights, GradVacState(new_phi.astype(state.phi_hat.dtype), key)
+    return jnp.sum(coeffs, axis=0), new_phi, key  # weights (K, m)
 
 
 def gradvac_update(

@@ -24,6 +24,7 @@ Golden (order-free for ``m = 2``): ``G_base → [2.2222, 1.5789]``,
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -57,11 +58,13 @@ def make_key(seed: Any) -> Array:
     raise ValueError(f"seed must be an int or a PRNG key, got {seed!r}.")
 
 
+@partial(jax.jit, static_argnums=1)
 def row_orders(key: Array, m: int) -> Array:
     """``(m, m)`` integer array: row ``i`` is an independent random permutation of ``range(m)``."""
     return jax.vmap(lambda k: jax.random.permutation(k, m))(jax.random.split(key, m))
 
 
+@jax.jit
 def pcgrad_coefficients(gram: Array, orders: Array) -> Array:
     r"""The PCGrad coefficient matrix ``C`` (``g_i^{pc} = Σ_k C_{ik} g_k``) for given orders.
 

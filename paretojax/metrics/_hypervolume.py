@@ -188,10 +188,17 @@ def _hvc2(y: Array, r: Array) -> Array:
     n = yc.shape[0]
     p = _lexsort((yc[:, 0], yc[:, 1]))
     xs, ys = yc[p, 0], yc[p, 1]
-    h1, h2, owner = lax.associative_scan(_top2_combine, (ys, jnp.full_like(ys, r[1]), p))
+    def step(carry, e):
+        h1, h2, ow = carry
+        y_, i_ = e
+        new = _top2_combine((h1, h2, ow), (y_, r[1], i_))
+        return new, new
+
+    init = (r[1], r[1], jnp.asarray(n, p.dtype))
+    _, (h1, h2, owner) = lax.scan(step, init, (ys, p))
     w = jnp.concatenate([xs[1:], r[:1]]) - xs
     contrib = w * (jnp.minimum(h2, r[1]) - h1)
-    c = jax.ops.segment_sum(contrib, owner, num_segments=n)
+    c = jax.ops.segment_sum(contrib, owner, num_segments=n + 1)[:n]
     return jnp.where(inside, c, 0.0)
 
 
@@ -239,97 +246,62 @@ def _sweep_setup(a, b, c, r, lex: bool):
 
 def _hv3_value(y: Array, r: Array) -> Array:
     yc, _ = _clip_to_box(y, r)
-    n, _, _, _, w, v, zr, jr = _sweep_setup(yc[:, 0], yc[:, 1], yc[:, 2], r, lex=False)
-    W = _window(n)
-    dt = y.dtype
-    vp = jnp.concatenate([v, jnp.zeros(W, dt)])
-    h0 = jnp.concatenate([jnp.full(n, r[2]), jnp.full(W, -jnp.inf, dt)])
-    iw = jnp.arange(W, dtype=jnp.int32)
-
-    def win(h, s, J, z):
-        hs = lax.dynamic_slice(h, (s,), (W,))
-        vs = lax.dynamic_slice(vp, (s,), (W,))
-        msk = (s + iw) < J
-        da = jnp.sum(jnp.where(msk, vs * (hs - z), 0.0))
-        return lax.dynamic_update_slice(h, jnp.where(msk, z, hs), (s,)), da
-
-    def row(carry, xs_):
-        h, area, hv = carry
-        z, j0, wi = xs_
-        J = jnp.maximum(j0, _count_gt(h, z))
-        h, da = win(h, j0, J, z)
-
-        def more(st):
-            return st[0] < J
-
-        def step(st):
-            s, h, da = st
-            h, d = win(h, s, J, z)
-            return s + W, h, da + d
-
-        _, h, da = lax.while_loop(more, step, (j0 + W, h, da))
-        area = area + da
-        return (h, area, hv + wi * area), None
-
-    zero = jnp.zeros((), dt)
-    (_, _, hv), _ = lax.scan(row, (h0, zero, zero), (zr, jr, w))
-    return hv
+    return _hv3_sweep(yc[:, 0], yc[:, 1], yc[:, 2], r, with_cols=False, lex=False)[0]
 
 
-def _hv3_sweep_grad(a, b, c, r3, with_cols: bool):
+def _hv3_sweep(a, b, c, r3, *, with_cols: bool, lex: bool):
     """One sweep with rows ``a``, columns ``b``, heights ``c`` (clipped coordinates).
 
     Returns ``(hv, row_grad, col_grad or None, nondominated)`` in original point order, where
     ``row_grad[k] = ∂HV/∂a_k`` and ``col_grad[k] = ∂HV/∂b_k`` (before masking).
+
+    State ``S`` rows: ``h`` (smallest height per column, non-increasing), a scratch row holding
+    the current window's area increments (written by the same in-place update and read back
+    after it, so XLA never copies ``S``), and with ``with_cols`` the lazy column integrals
+    ``T`` (x of the last change) and ``acc`` (∫ (r_c − h) dx so far).
     """
-    ra, rb, rc = r3[0], r3[1], r3[2]
-    n, px, py, xs, w, v, zr, jr = _sweep_setup(a, b, c, r3, lex=True)
+    ra, rc = r3[0], r3[2]
+    n, px, py, xs, w, v, zr, jr = _sweep_setup(a, b, c, r3, lex=lex)
     W = _window(n)
     dt = a.dtype
     vp = jnp.concatenate([v, jnp.zeros(W, dt)])
     h0 = jnp.concatenate([jnp.full(n, rc), jnp.full(W, -jnp.inf, dt)])
     N = n + W
+    rows = [h0, jnp.zeros(N, dt), jnp.zeros(N, dt)]  # h, scratch: area increments, mask
     if with_cols:
-        S0 = jnp.stack([h0, jnp.zeros(N, dt), jnp.zeros(N, dt)], axis=0)  # h, T, acc
-    else:
-        S0 = h0[None]
+        rows += [jnp.zeros(N, dt), jnp.zeros(N, dt)]  # T, acc
+    S0 = jnp.stack(rows, axis=0)
     nrow = S0.shape[0]
-    iw = jnp.arange(W, dtype=jnp.int32)
     zero_i = jnp.zeros((), jnp.int32)
+    one_i = jnp.ones((), jnp.int32)
 
-    def win(S, s, J, z, x):
+    def win(S, s, z, x):
+        # h is non-increasing, so {j >= j0 : h_j > z} is a run starting at j0: no search needed.
         blk = lax.dynamic_slice(S, (zero_i, s), (nrow, W))
         vs = lax.dynamic_slice(vp, (s,), (W,))
         hs = blk[0]
-        msk = (s + iw) < J
-        da = jnp.sum(jnp.where(msk, vs * (hs - z), 0.0))
-        new_h = jnp.where(msk, z, hs)
+        msk = hs > z
+        new = [jnp.where(msk, z, hs), jnp.where(msk, vs * (hs - z), 0.0), msk.astype(dt)]
         if with_cols:
-            Ts, As = blk[1], blk[2]
-            As = As + jnp.where(msk, (x - Ts) * (rc - hs), 0.0)
-            Ts = jnp.where(msk, x, Ts)
-            new = jnp.stack([new_h, Ts, As], axis=0)
-        else:
-            new = new_h[None]
-        return lax.dynamic_update_slice(S, new, (zero_i, s)), da
+            Ts, As = blk[3], blk[4]
+            new += [jnp.where(msk, x, Ts), As + jnp.where(msk, (x - Ts) * (rc - hs), 0.0)]
+        S = lax.dynamic_update_slice(S, jnp.stack(new, axis=0), (zero_i, s))
+        back = lax.dynamic_slice(S, (one_i, s), (2, W))  # read back after the in-place update
+        return S, jnp.sum(back[0]), back[1, 0] > 0, back[1, W - 1] > 0
 
     def row(carry, xs_):
         S, area, hv = carry
         z, j0, wi, x = xs_
-        J = jnp.maximum(j0, _count_gt(S[0], z))
-        S, da = win(S, j0, J, z, x)
-
-        def more(st):
-            return st[0] < J
+        S, da, nd, cont = win(S, j0, z, x)
 
         def step(st):
-            s, S, da = st
-            S, d = win(S, s, J, z, x)
-            return s + W, S, da + d
+            s, S, da, _ = st
+            S, d, _, cont = win(S, s, z, x)
+            return s + W, S, da + d, cont
 
-        _, S, da = lax.while_loop(more, step, (j0 + W, S, da))
+        _, S, da, _ = lax.while_loop(lambda st: st[3], step, (j0 + W, S, da, cont))
         area = area + da
-        return (S, area, hv + wi * area), (da, J > j0)
+        return (S, area, hv + wi * area), (da, nd)
 
     zero = jnp.zeros((), dt)
     (S, _, hv), (das, nd_sorted) = lax.scan(row, (S0, zero, zero), (zr, jr, w, xs))
@@ -337,7 +309,7 @@ def _hv3_sweep_grad(a, b, c, r3, with_cols: bool):
     nd = jnp.zeros(n, bool).at[px].set(nd_sorted)
     col_grad = None
     if with_cols:
-        h, T, acc = S[0, :n], S[1, :n], S[2, :n]
+        h, T, acc = S[0, :n], S[3, :n], S[4, :n]
         B = acc + (ra - T) * (rc - h)
         Bprev = jnp.concatenate([jnp.zeros((1,), dt), B[:-1]])
         col_grad = jnp.zeros(n, dt).at[py].set(Bprev - B)
@@ -347,9 +319,9 @@ def _hv3_sweep_grad(a, b, c, r3, with_cols: bool):
 def _hv3_parts(y: Array, r: Array):
     yc, inside = _clip_to_box(y, r)
     a, b, c = yc[:, 0], yc[:, 1], yc[:, 2]
-    hv, g0, g1, nd = _hv3_sweep_grad(a, b, c, r, with_cols=True)
+    hv, g0, g1, nd = _hv3_sweep(a, b, c, r, with_cols=True, lex=True)
     r_zxy = jnp.stack([r[2], r[0], r[1]])
-    _, g2, _, _ = _hv3_sweep_grad(c, a, b, r_zxy, with_cols=False)
+    _, g2, _, _ = _hv3_sweep(c, a, b, r_zxy, with_cols=False, lex=True)
     g = jnp.stack([g0, g1, g2], axis=1)
     g = jnp.where((nd & inside)[:, None], g, 0.0)
     # ∂HV/∂r_i = area of the projection dropping axis i (outside points were clipped to r).
@@ -374,12 +346,15 @@ def _hvc3(y: Array, r: Array) -> Array:
     N = n + W
     h0 = jnp.concatenate([jnp.full(n, rc), jnp.full(W, -jnp.inf, dt)])
     owner0 = jnp.full(N, float(n), dt)  # owner index stored as a float (exact below 2**24)
-    S0 = jnp.stack([h0, h0, owner0, jnp.zeros(N, dt)], axis=0)  # h1, h2, owner, T
+    zeros = jnp.zeros(N, dt)
+    # rows: h1, h2, owner, T, then two scratch rows (contribution, old owner)
+    S0 = jnp.stack([h0, h0, owner0, zeros, zeros, owner0], axis=0)
     iw = jnp.arange(W, dtype=jnp.int32)
     zero_i = jnp.zeros((), jnp.int32)
+    four_i = jnp.full((), 4, jnp.int32)
 
     def win(S, hvc, s, J1, J2, z, x, p):
-        blk = lax.dynamic_slice(S, (zero_i, s), (4, W))
+        blk = lax.dynamic_slice(S, (zero_i, s), (6, W))
         vs = lax.dynamic_slice(vp, (s,), (W,))
         h1, h2, ow, T = blk[0], blk[1], blk[2], blk[3]
         pos = s + iw
@@ -387,12 +362,15 @@ def _hvc3(y: Array, r: Array) -> Array:
         mc = pos < J2
         m2 = mc & ~m1
         contrib = jnp.where(mc, (x - T) * vs * (h2 - h1), 0.0)
-        hvc = hvc.at[ow.astype(jnp.int32)].add(contrib)
         nh2 = jnp.where(m1, h1, jnp.where(m2, z, h2))
         nh1 = jnp.where(m1, z, h1)
         now = jnp.where(m1, p, ow)
         nT = jnp.where(mc, x, T)
-        return lax.dynamic_update_slice(S, jnp.stack([nh1, nh2, now, nT], 0), (zero_i, s)), hvc
+        new = jnp.stack([nh1, nh2, now, nT, contrib, ow], 0)
+        S = lax.dynamic_update_slice(S, new, (zero_i, s))
+        back = lax.dynamic_slice(S, (four_i, s), (2, W))  # read back after the in-place update
+        hvc = hvc.at[back[1].astype(jnp.int32)].add(back[0])
+        return S, hvc
 
     def row(carry, xs_):
         S, hvc = carry
@@ -455,18 +433,24 @@ def hypervolume_host(points, ref) -> float:
 def hv_contributions_host(points, ref) -> np.ndarray:
     """Exact contributions ``HV(Y) − HV(Y∖y_k)`` on the host (moocore, any m).
 
-    Dominated points keep their effect on the others (``ignore_dominated=False``), so this is the
-    definition of METHODS.md §10.1; duplicates and dominated points get 0.
+    Dominated points keep their effect on the others, so this is the definition of
+    METHODS.md §10.1; duplicates, dominated and outside points get 0. When the inside points are
+    mutually non-dominated (duplicates allowed) moocore's default ``ignore_dominated=True`` path
+    is used: it gives the same numbers, and moocore 0.3.2's ``ignore_dominated=False`` path
+    returns 0 for some tiny (~1e-9) contributions of large 3-D fronts.
     """
     import moocore
 
     y, inside = _np_clip(points, ref)
+    if y.ndim != 2:
+        raise ValueError(f"hv_contributions_host: points must be [n, m], got shape {y.shape}.")
     out = np.zeros(y.shape[0])
     if inside.sum() == 0:
         return out
-    out[inside] = moocore.hv_contributions(
-        y[inside], ref=np.asarray(ref, np.float64), ignore_dominated=False
-    )
+    yi = y[inside]
+    r = np.asarray(ref, np.float64)
+    ignore = bool(np.all(moocore.is_nondominated(yi, keep_weakly=True)))
+    out[inside] = moocore.hv_contributions(yi, ref=r, ignore_dominated=ignore)
     return out
 
 

@@ -5,7 +5,17 @@ pass); each ``<name>(...)`` factory is the optax transform whose weights are ``j
 scalarization with respect to the losses (``Σ_i w_i ∇f_i = ∇_θ s(f(θ))``).
 """
 
-from paretojax.scalarization import _aasf, _cosmos, _ls, _mtch, _pbi, _pnorm, _stch, _stch_mtl, _tch
+from paretojax.scalarization import (
+    _aasf,
+    _cosmos,
+    _ls,
+    _mtch,
+    _pbi,
+    _pnorm,
+    _stch,
+    _stch_mtl,
+    _tch,
+)
 from paretojax.scalarization._aasf import (
     aasf as aasf,
     aasf_loss as aasf_loss,

@@ -1,7 +1,10 @@
 r"""AASF — augmented achievement scalarizing function (smooth form).
 
-.. math:: s(f; p) = \underbrace{\mu \log \sum_i \exp\!\Big(\frac{f'_i}{\mu \max(p_i, 10^{-8})}\Big)}_{
-   \text{mSTCH}} + \rho \sum_i p_i f'_i, \qquad f' = \hat f - z .
+.. math::
+
+    s(f; p) = \underbrace{\mu \log \sum_i
+        \exp\!\Big(\frac{f'_i}{\mu \max(p_i, 10^{-8})}\Big)}_{\text{mSTCH}}
+        + \rho \sum_i p_i f'_i, \qquad f' = \hat f - z .
 
 The augmentation ``ρ·LS`` removes the weakly Pareto-optimal (flat) parts of the Tchebycheff
 level sets. Preference semantics **f ∝ p** (the max term divides by ``p``).
@@ -105,5 +108,4 @@ INFO = MethodInfo(
     description="Smooth augmented achievement function mSTCH + ρ·LS (f ∝ p; μ 0.1, ρ 0.1).",
     reference="Wierzbicki 1980 (ASF); LibMOON-style smooth form, METHODS.md §3",
     requires=("task_losses", "pref"),
-    properties=frozenset({"PI"}),
 )

@@ -125,7 +125,7 @@ def scalarization_weighting(
     pref: Any = None,
     **kwargs: Any,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂s/∂f`` of a scalarization ``s = loss_fn(f, p, **kw)``.
+    """The :class:`~paretojax.Weighting` ``w = ∂s/∂f`` of ``s = loss_fn(f, p, **kw)``.
 
     The preference is the one passed to ``update(..., pref=p)`` if any, else the ``pref`` fixed
     here, else uniform ``1/m``. Stateless, ``uses_gram=False``.

@@ -147,5 +147,4 @@ INFO = MethodInfo(
     reference="Ruchte & Grabocka, ICDM 2021 (official ruchtem/cosmos); LibMOON 'COSMOS' (λ = 8)",
     requires=("task_losses", "pref"),
     example_kwargs={"lam": 2.0},
-    properties=frozenset({"PI"}),
 )

@@ -55,7 +55,7 @@ def ls_loss(
 def ls_weighting(
     pref: Any = None, *, ideal: Any = None, nadir: Any = None, z: Any = None
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(ls_loss)/∂f`` (= ``p``, rescaled by nadir − ideal)."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(ls_loss)/∂f`` (``p`` / (nadir − ideal))."""
     return scalarization_weighting(ls_loss, name="ls", pref=pref, ideal=ideal, nadir=nadir, z=z)
 
 

@@ -135,5 +135,4 @@ INFO = MethodInfo(
     description="Penalty boundary intersection d₁ + θ d₂ along the ray p (f ∝ p; θ = 5).",
     reference="MOEA/D (Zhang & Li 2007, θ = 5); LibMOON 'PBI' (θ = 1); TorchJD √(·+ε)",
     requires=("task_losses", "pref"),
-    properties=frozenset({"PI"}),
 )

@@ -80,5 +80,4 @@ INFO = MethodInfo(
     description="Weighted Euclidean distance ‖p ⊙ (f − z)‖₂ to the reference point (f ∝ 1/p).",
     reference="LibMOON scalarization list ('PNorm')",
     requires=("task_losses", "pref"),
-    properties=frozenset({"PI"}),
 )

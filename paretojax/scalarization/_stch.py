@@ -106,7 +106,8 @@ def stch_weighting(
     z: Any = None,
     inverse: bool = False,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = p ⊙ softmax(p⊙(f̂−z)/μ)`` (∂ of :func:`stch_loss`)."""
+    """The :class:`~paretojax.Weighting` ``w = p ⊙ softmax(p⊙(f̂−z)/μ)`` (∂ of
+    :func:`stch_loss`)."""
     mu = check_positive(mu, "mu", "stch")
     return scalarization_weighting(
         stch_loss, name="stch", pref=pref, mu=mu, ideal=ideal, nadir=nadir, z=z, inverse=inverse
@@ -146,5 +147,4 @@ INFO = MethodInfo(
     reference="Lin et al., ICML 2024; Xi-L/STCH STCH_PSL (μ = 0.01); LibMOON 'STche' (μ = 0.1)",
     requires=("task_losses", "pref"),
     example_kwargs={"mu": 0.1},
-    properties=frozenset({"PI"}),
 )

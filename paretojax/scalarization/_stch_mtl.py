@@ -229,9 +229,8 @@ INFO = MethodInfo(
     name="stch_mtl",
     family="scalarization",
     factory=stch_mtl,
-    description="LibMTL STCH: log-loss warm-up, nadir from epoch E, then m·μ·logsumexp(log(L/z)/μ).",
+    description="LibMTL STCH: log-loss warm-up, nadir from epoch E, then m·μ·LSE(log(L/z)/μ).",
     reference="Lin et al., ICML 2024; LibMTL weighting/STCH.py (μ = 1, warm-up 4 epochs)",
     requires=("task_losses",),
     example_kwargs=lambda m: {"num_tasks": m},
-    properties=frozenset({"PI"}),
 )

@@ -1,7 +1,10 @@
 r"""TCH — (weighted) Tchebycheff scalarization.
 
-.. math:: s(f; p) = \max_i\, p_i (\hat f_i - z_i), \qquad
-   \partial s / \partial f = p_{i^\star} e_{i^\star}, \quad i^\star = \arg\max_i p_i(\hat f_i - z_i).
+.. math::
+
+    s(f; p) = \max_i\, p_i (\hat f_i - z_i), \qquad
+    \partial s / \partial f = p_{i^\star} e_{i^\star}, \quad
+    i^\star = \arg\max_i p_i(\hat f_i - z_i).
 
 Preference semantics **f ∝ 1/p**: at a TCH optimum ``p_i (f_i − z_i)`` is the same for every
 active objective, so a larger ``p_i`` gives a *smaller* ``f_i``. (``inverse=True``, or

@@ -28,6 +28,7 @@ equals PCGrad for ``m = 2``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -107,6 +108,12 @@ def _solve(gn: Array, lower: Array, solver: str, max_iter: int | None) -> Array:
     return lower_bounded_qp(gn, lower, max_iter=max_iter)
 
 
+@partial(jax.jit, static_argnums=(2, 3))
+def _solve_rows(gn: Array, p: Array, solver: str, max_iter: int | None) -> Array:
+    """``Σ_i argmin_{v ≥ p_i e_i} vᵀĜv``: the m QPs ``vmap``-ed (jitted, cached across calls)."""
+    return jnp.sum(jax.vmap(lambda low: _solve(gn, low, solver, max_iter))(jnp.diag(p)), axis=0)
+
+
 def upgrad_weights(
     gram: Array,
     losses: Array | None = None,
@@ -143,9 +150,7 @@ def upgrad_weights(
     m = g.shape[0]
     gn = normalize_regularize(g, norm_eps, reg_eps)
     p = resolve_pref(pref, pref_vector, m, gn.dtype, "upgrad")
-    lowers = jnp.diag(p)  # row i: p_i e_i
-    vs = jax.vmap(lambda low: _solve(gn, low, solver, max_iter))(lowers)
-    return jnp.sum(vs, axis=0), state
+    return _solve_rows(gn, p, solver, max_iter), state
 
 
 def upgrad_weighting(
