@@ -4,62 +4,103 @@ Import as ``import paretojax as pj``. The public API is flat, like optax::
 
     tx = optax.chain(pj.mgda(), optax.adam(1e-3))
 
-See ``pj.methods()`` for the catalogue of methods.
+``pj.methods()`` lists the catalogue of methods with their family and reference. This file is
+generated from the family packages' exports (explicit ``x as x`` re-exports).
 """
 
 from __future__ import annotations
 
 from paretojax import plot as plot, problems as problems
-from paretojax.core.jacobian import (
-    combine as combine,
-    gram as gram,
-    jacobian_wrt_features as jacobian_wrt_features,
-    value_and_jacobian as value_and_jacobian,
-)
-from paretojax.core.riesz import riesz_prefs as riesz_prefs
-from paretojax.core.simplex import (
-    das_dennis as das_dennis,
-    linspace_prefs as linspace_prefs,
-    project_simplex as project_simplex,
-    sample_dirichlet as sample_dirichlet,
-)
-from paretojax.problems import datasets as datasets
-from paretojax.registry import MethodInfo as MethodInfo
-from paretojax.transforms import (
-    TransformState as TransformState,
-    Weighting as Weighting,
-    as_transform as as_transform,
-    jacobian_transform as jacobian_transform,
-    weighting_transform as weighting_transform,
-)
-
-__version__ = "0.1.0"
-
 from paretojax.balancing import (
+    AutoLambdaAux as AutoLambdaAux,
+    AutoLambdaState as AutoLambdaState,
+    DBMTLState as DBMTLState,
     DWAState as DWAState,
+    FAMOState as FAMOState,
+    FORUMAux as FORUMAux,
+    FORUMState as FORUMState,
+    GradNormState as GradNormState,
     LearnedScaleState as LearnedScaleState,
+    MOMLAux as MOMLAux,
+    MOMLState as MOMLState,
+    auto_lambda as auto_lambda,
+    auto_lambda_hypergrad as auto_lambda_hypergrad,
+    auto_lambda_init as auto_lambda_init,
+    auto_lambda_step as auto_lambda_step,
+    auto_lambda_weighting as auto_lambda_weighting,
+    auto_lambda_weights as auto_lambda_weights,
+    cross_gram as cross_gram,
+    db_mtl as db_mtl,
+    db_mtl_init as db_mtl_init,
+    db_mtl_update as db_mtl_update,
+    default_gradnorm_optimizer as default_gradnorm_optimizer,
     dwa as dwa,
     dwa_epoch_end as dwa_epoch_end,
     dwa_init as dwa_init,
     dwa_loss as dwa_loss,
     dwa_weighting as dwa_weighting,
     dwa_weights as dwa_weights,
+    famo as famo,
+    famo_init as famo_init,
+    famo_loss as famo_loss,
+    famo_update as famo_update,
+    famo_weighting as famo_weighting,
+    famo_weights as famo_weights,
+    forum as forum,
+    forum_epoch_end as forum_epoch_end,
+    forum_init as forum_init,
+    forum_step as forum_step,
+    forum_weighting as forum_weighting,
+    forum_weights as forum_weights,
     geometric_mean_loss as geometric_mean_loss,
     gls as gls,
     gls_weighting as gls_weighting,
     gls_weights as gls_weights,
+    gradnorm as gradnorm,
+    gradnorm_epoch_end as gradnorm_epoch_end,
+    gradnorm_init as gradnorm_init,
+    gradnorm_weighting as gradnorm_weighting,
+    gradnorm_weights as gradnorm_weights,
     imtl_l as imtl_l,
     imtl_l_loss as imtl_l_loss,
     imtl_l_params as imtl_l_params,
     imtl_l_weighting as imtl_l_weighting,
     imtl_l_weights as imtl_l_weights,
+    moml as moml,
+    moml_hypergrads as moml_hypergrads,
+    moml_init as moml_init,
+    moml_step as moml_step,
+    moml_weighting as moml_weighting,
+    moml_weights as moml_weights,
     uw as uw,
     uw_loss as uw_loss,
     uw_params as uw_params,
     uw_weighting as uw_weighting,
     uw_weights as uw_weights,
 )
-from paretojax.core.qp import min_norm as min_norm
+from paretojax.core.jacobian import (
+    combine as combine,
+    gram as gram,
+    jacobian_wrt_features as jacobian_wrt_features,
+    value_and_jacobian as value_and_jacobian,
+)
+from paretojax.core.lp import (
+    QPSolution as QPSolution,
+    solve_lp as solve_lp,
+    solve_qp as solve_qp,
+)
+from paretojax.core.qp import (
+    min_norm as min_norm,
+)
+from paretojax.core.riesz import (
+    riesz_prefs as riesz_prefs,
+)
+from paretojax.core.simplex import (
+    das_dennis as das_dennis,
+    linspace_prefs as linspace_prefs,
+    project_simplex as project_simplex,
+    sample_dirichlet as sample_dirichlet,
+)
 from paretojax.manipulation import (
     GradDropState as GradDropState,
     GradVacState as GradVacState,
@@ -75,6 +116,13 @@ from paretojax.manipulation import (
     pcgrad_weights as pcgrad_weights,
     trimmed_mean as trimmed_mean,
     trimmed_mean_update as trimmed_mean_update,
+)
+from paretojax.problems import (
+    datasets as datasets,
+)
+from paretojax.registry import (
+    FAMILIES as FAMILIES,
+    MethodInfo as MethodInfo,
 )
 from paretojax.scalarization import (
     STCHMTLState as STCHMTLState,
@@ -111,11 +159,17 @@ from paretojax.scalarization import (
     tch_loss as tch_loss,
     tch_weighting as tch_weighting,
 )
-
-# --- end generated ---
-from paretojax.train import fit as fit, make_step as make_step
-
-# --- generated: flat re-exports of the method families (do not edit by hand) ---
+from paretojax.train import (
+    fit as fit,
+    make_step as make_step,
+)
+from paretojax.transforms import (
+    TransformState as TransformState,
+    Weighting as Weighting,
+    as_transform as as_transform,
+    jacobian_transform as jacobian_transform,
+    weighting_transform as weighting_transform,
+)
 from paretojax.weighting import (
     linear as linear,
     linear_weighting as linear_weighting,
@@ -125,22 +179,26 @@ from paretojax.weighting import (
     mgda_weights as mgda_weights,
 )
 
+__version__ = "0.1.0"
+
 
 def methods(family: str | None = None) -> dict[str, MethodInfo]:
-    """The catalogue: ``{name: MethodInfo}`` for every method (optionally one family).
+    """The catalogue: ``{name: MethodInfo}`` for every method, sorted by name.
+
+    Args:
+      family: keep one family only (one of :data:`paretojax.FAMILIES`).
 
     Example:
       >>> import paretojax as pj
       >>> pj.methods()["mgda"].family
       'weighting'
+      >>> "upgrad" in pj.methods("weighting")
+      True
     """
     from paretojax import balancing, manipulation, scalarization, weighting
 
-    infos = [*weighting.METHODS, *manipulation.METHODS, *scalarization.METHODS, *balancing.METHODS]
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"Unknown family {family!r}; families are {FAMILIES}.")
+    infos = [*balancing.METHODS, *manipulation.METHODS, *scalarization.METHODS, *weighting.METHODS]
     out = {i.name: i for i in infos if family is None or i.family == family}
-    if family is not None and family not in {i.family for i in infos} and not out:
-        from paretojax.registry import FAMILIES
-
-        if family not in FAMILIES:
-            raise ValueError(f"Unknown family {family!r}; families are {FAMILIES}.")
     return dict(sorted(out.items()))

@@ -19,7 +19,7 @@ on ``f``) and takes a multi-gradient step on ``z = (ξ, θ)``:
 an EMA over steps ``Λ ← Λ + (e+1)^{-3/4}(w^\star_{1:m} − Λ)`` with ``e`` the **epoch** index,
 ``ν = max(Σ_t Λ_t π_t, 0)`` and the update direction
 
-.. math:: d = \sum_t \Lambda_t \hat g_t + \nu\, g_q \qquad (\text{for both } \xi \text{ and } \theta).
+.. math:: d = \sum_t \Lambda_t \hat g_t + \nu\, g_q \qquad (\text{on both } \xi, \theta).
 
 Defaults (LibMTL): ``φ = 0.1``, inner SGD ``lr = 0.1``, ``T = 5``, ``Λ₀ = 0``, ``ξ₀ = 1/m``, Adam on
 ``ξ`` (lr ``1e-3``, LibMTL ``outer_lr``), θ with the main optimizer; the inner loop stops early
@@ -329,7 +329,7 @@ def forum_step(
     gq_th = gf_th
 
     outer_losses, j_out = value_and_jacobian(loss_fn)(params, outer_batch)
-    G_oo = cross_gram_sym(j_out, m)
+    G_oo = _self_gram(j_out, m)
     c_o = _rows_dot(j_out, gq_th, m)
     q2 = _tree_dot(gq_th, gq_th) + jnp.sum(gq_xi.astype(c_o.dtype) ** 2)
     dt = jnp.promote_types(G_oo.dtype, c_o.dtype)
@@ -363,7 +363,7 @@ def forum_step(
     return d_theta, rewrap(new), aux
 
 
-def cross_gram_sym(jac: PyTree, m: int) -> Array:
+def _self_gram(jac: PyTree, m: int) -> Array:
     """``J Jᵀ`` summed leaf by leaf (float32 or wider)."""
     out = None
     for x in jax.tree_util.tree_leaves(jac):
@@ -415,7 +415,7 @@ INFO = MethodInfo(
     name="forum",
     family="balancing",
     factory=forum,
-    description="FORUM: first-order multi-gradient bilevel step; simplex QP with a side constraint.",
+    description="FORUM: first-order multi-gradient bilevel step; simplex QP + one side constraint.",
     reference="Ye, Lin, Cao, Zhang, Tsang, ECAI 2024; LibMTL trainer.py bacth_forward_FORUM",
     # The transform takes m + 1 rows (m outer gradients and g_q): with J of m rows the
     # conformance battery builds it for m − 1 tasks.

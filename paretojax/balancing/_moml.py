@@ -12,7 +12,8 @@ outer problem: *every* task's loss on the outer half-batch is an objective. Its 
     h_t = \nabla_\xi L_t^{out}(\theta'(\xi))
         = -\eta_{in}\, \big(\nabla_{\theta'} L_t^{out}\big)^{\!\top} (g^{in})^{\top}
           \frac{\partial \operatorname{softmax}}{\partial \xi}, \qquad
-    H = -\eta_{in}\, M\, J_{sm}, \quad M = J_{out}(\theta')\, J_{in}(\theta)^{\top} \in R^{m\times m},
+    H = -\eta_{in}\, M\, J_{sm}, \quad
+    M = J_{out}(\theta')\, J_{in}(\theta)^{\top} \in R^{m\times m},
 
 so only the ``m × m`` cross matrix ``M`` (summed leaf by leaf) is formed — no ``d``-sized
 products beyond the two Jacobians. The ``m`` hypergradients are combined by MGDA with l2

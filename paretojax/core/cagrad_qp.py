@@ -130,15 +130,9 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
         valid = (den > 0) & jnp.all(jnp.isfinite(y))
         return y, valid
 
-    def body(_, carry):
-        w, fw = carry
-        q = jnp.maximum(w @ gram @ w, 0.0)
-        gr = b + c * (gram @ w) / jnp.sqrt(q + eps)
-        mask = w > 0
-        mu = jnp.sum(jnp.where(mask, w * gr, 0.0))  # multiplier of Σw = 1 (= wᵀ∇f)
-        viol = jnp.where(mask, jnp.inf, gr - mu)
-        j = jnp.argmin(viol)
-        mask = mask | ((viol[j] < 0) & (idx == j))  # add the most violated index
+    slack_unit = 100.0 * float(jnp.finfo(dtype).eps)
+
+    def step_to(w: Array, mask: Array) -> tuple[Array, Array]:
         y, valid = support_solve(mask)
         # Feasible: jump to y. Otherwise: ratio test along w → y (drops ≥ 1 index); f decreases
         # along the segment because y minimises the convex f on an affine set containing w.
@@ -149,9 +143,25 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
         cand = jnp.where(ratios <= theta, 0.0, cand)
         cand = cand / jnp.maximum(jnp.sum(cand), 1e-30)
         fc = f(cand)
+        return cand, jnp.where(valid & jnp.isfinite(fc), fc, jnp.inf)
+
+    def body(_, carry):
+        w, fw = carry
+        q = jnp.maximum(w @ gram @ w, 0.0)
+        gr = b + c * (gram @ w) / jnp.sqrt(q + eps)
+        mask = w > 0
+        mu = jnp.sum(jnp.where(mask, w * gr, 0.0))  # multiplier of Σw = 1 (= wᵀ∇f)
+        viol = jnp.where(mask, jnp.inf, gr - mu)
+        j = jnp.argmin(viol)
+        grown = mask | ((viol[j] < 0) & (idx == j))  # add the most violated index
+        # Two candidates: optimise on the current face, or on the face grown by the most
+        # violated index (the classical active-set moves); keep the better one.
+        c1, f1 = step_to(w, mask)
+        c2, f2 = step_to(w, grown)
+        cand = jnp.where(f2 < f1, c2, c1)
+        fc = jnp.minimum(f1, f2)
         # Accept ties up to rounding: the support solve is more accurate than the iterate.
-        slack = 100.0 * float(jnp.finfo(dtype).eps) * (jnp.abs(fw) + c)
-        better = valid & jnp.isfinite(fc) & (fc <= fw + slack)
+        better = fc <= fw + slack_unit * (jnp.abs(fw) + c)
         return jnp.where(better, cand, w), jnp.where(better, fc, fw)
 
     w, _ = jax.lax.fori_loop(0, num_polish, body, (w, f(w)))

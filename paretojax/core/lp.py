@@ -27,7 +27,9 @@ once for the affine (predictor) direction and once for the centred corrector wit
 primal and dual, as is standard for QPs). Rows of ``A``/``C`` are scaled to unit max-norm and the
 objective to unit max-norm first (neither changes the minimiser). It stops when the relative primal
 and dual residuals and the complementarity ``μ`` are below ``tol`` (masked early stop under
-``vmap``), or after ``max_iter`` iterations (default 50; 15–25 are typical).
+``vmap``), or after ``max_iter`` iterations (default 50). Measured: ≤ 14 iterations in float64
+on random problems with n = 6; float32 runs that stall short of ``tol = 1e-7`` (but within
+``accept_tol``) use the full 50.
 
 Conventions:
 
@@ -44,8 +46,10 @@ Conventions:
 * free variables are not supported directly: split ``x = x⁺ − x⁻``.
 
 jaxopt's ``BoxOSQP``/``OSQP`` and ``qpax`` solve the same problems (METHODS.md §2 K6); this one has
-no dependency and reaches ``1e-9`` relative accuracy in float64 (``tests/test_lp.py`` compares it
-to SciPy's HiGHS and SLSQP and to quadprog on hundreds of random instances).
+no dependency, reaches about ``1e-11`` relative objective accuracy in float64 and ``1e-5`` in
+float32 (``tests/test_lp.py`` compares it to SciPy's HiGHS and SLSQP and to quadprog on 300 random
+instances). Degenerate optima (``x_i = 0`` with a zero multiplier) are only ``O(√μ)`` accurate, as
+for any interior point.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ _PGD_STEP_EPS = 1e-7
 # Largest m for which the active-set solver unrolls its O(m²) contractions (see ``_wolfe_run``).
 _UNROLL_MAX = 96
 _REFINE_STEPS = 2  # iterative-refinement steps on the final support
+_REFINE_IN_LOOP = lambda dt: True
 _COND_MIN_M = 11  # below this the lax.cond round trip costs more than it saves
 
 
@@ -167,6 +168,7 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
     eye = jnp.eye(m, dtype=dt)[:, :, None]  # [m, m, 1]
 
     unroll = m <= _UNROLL_MAX
+    refine_loop = _REFINE_IN_LOOP(dt)
     ones = jnp.ones((m,), dt)
 
     # XLA:CPU is slow at reductions over a non-minor axis: sums over the m rows are written as
@@ -244,6 +246,9 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
         z = u - ej
         S1 = S | (add[None, :] & ej_b)
         y1 = y + (a_f * (rsum(u) - 1.0))[None, :] * z
+        if refine_loop:  # one refinement step of H_S1 y1 = 1 with the post-add inverse
+            res = jnp.where(S1, 1.0 - col(h, y1, run), 0.0)
+            y1 = y1 + col(M, res, run) + (a_f * rsum(z * res))[None, :] * z
         # ---- minor cycle: affine minimiser on S1, ratio test --------------------------------
         sy = rsum(y1)
         alpha = jnp.where(S1, y1 / jnp.where(sy > 0, sy, 1.0)[None, :], 0.0)

@@ -24,7 +24,10 @@ Groups (``groups=``): ``"whole"`` (one group, default; LibMTL ``whole_model``), 
 group per pytree leaf — replaces LibMTL's ``all_layer``/``all_matrix`` index lists).
 
 Reference matched: TorchJD ``aggregation/_gradvac.py`` (Gram form, ``β = 0.5``, ``ε = 1e-8``, one
-order per task ``i``, EMA updated for every visited pair). Flags where the references disagree:
+order per task ``i``, EMA updated for every visited pair). Deviation: ``φ`` is clipped to
+``[−1, 1]`` — in the Gram form ``‖g_i^{pc}‖² = c_i G c_iᵀ`` cancels catastrophically in float32
+when a corrected gradient is nearly zero, and TorchJD's unclipped cosine (and hence ``φ̂``) can
+then leave ``[−1, 1]`` by orders of magnitude. Flags where the references disagree:
 
 * ``ema="on_correction"``: LibMTL ``GradVac.py`` updates ``φ̂`` only inside the ``if φ < φ̂``
   branch (its indentation); TorchJD and the paper update it for every pair (default
@@ -116,7 +119,9 @@ def _vaccine_row(
         dot = cg[j]
         norm_i = jnp.sqrt(jnp.maximum(cg @ c, 0.0))
         norm_j = jnp.sqrt(diag[j])
-        phi = dot / (norm_i * norm_j + eps)
+        # |φ| ≤ 1 mathematically; in the Gram form ‖g_i^{pc}‖² = c_i G c_iᵀ suffers cancellation
+        # when g_i^{pc} is nearly zero (float32), so clip to keep φ and φ̂ valid cosines.
+        phi = jnp.clip(dot / (norm_i * norm_j + eps), -1.0, 1.0)
         hat = ph[j]
         other = j != i
         correct = other & (phi < hat)

@@ -292,14 +292,14 @@ def _hv3_sweep(a, b, c, r3, *, with_cols: bool, lex: bool):
     def row(carry, xs_):
         S, area, hv = carry
         z, j0, wi, x = xs_
-        S, da, nd, cont = win(S, j0, z, x)
 
         def step(st):
-            s, S, da, _ = st
-            S, d, _, cont = win(S, s, z, x)
-            return s + W, S, da + d, cont
+            s, S, da, _, nd = st
+            S, d, first, cont = win(S, s, z, x)
+            return s + W, S, da + d, cont, jnp.where(s == j0, first, nd)
 
-        _, S, da, _ = lax.while_loop(lambda st: st[3], step, (j0 + W, S, da, cont))
+        init = (j0, S, jnp.zeros((), dt), jnp.ones((), bool), jnp.zeros((), bool))
+        _, S, da, _, nd = lax.while_loop(lambda st: st[3], step, init)
         area = area + da
         return (S, area, hv + wi * area), (da, nd)
 
@@ -319,9 +319,12 @@ def _hv3_sweep(a, b, c, r3, *, with_cols: bool, lex: bool):
 def _hv3_parts(y: Array, r: Array):
     yc, inside = _clip_to_box(y, r)
     a, b, c = yc[:, 0], yc[:, 1], yc[:, 2]
-    hv, g0, g1, nd = _hv3_sweep(a, b, c, r, with_cols=True, lex=True)
-    r_zxy = jnp.stack([r[2], r[0], r[1]])
-    _, g2, _, _ = _hv3_sweep(c, a, b, r_zxy, with_cols=False, lex=True)
+    # two sweeps sharing one compiled body: rows x / columns y, then rows z / columns x.
+    perm = (jnp.stack([a, c]), jnp.stack([b, a]), jnp.stack([c, b]),
+            jnp.stack([r, jnp.stack([r[2], r[0], r[1]])]))
+    hvs, rows, cols, nds = lax.map(lambda t: _hv3_sweep(*t, with_cols=True, lex=True), perm)
+    hv, nd = hvs[0], nds[0]
+    g0, g1, g2 = rows[0], cols[0], rows[1]
     g = jnp.stack([g0, g1, g2], axis=1)
     g = jnp.where((nd & inside)[:, None], g, 0.0)
     # ∂HV/∂r_i = area of the projection dropping axis i (outside points were clipped to r).
@@ -377,7 +380,6 @@ def _hvc3(y: Array, r: Array) -> Array:
         z, j0, x, p = xs_
         J1 = jnp.maximum(j0, _count_gt(S[0], z))
         J2 = jnp.maximum(j0, _count_gt(S[1], z))
-        S, hvc = win(S, hvc, j0, J1, J2, z, x, p)
 
         def more(st):
             return st[0] < J2
@@ -387,7 +389,7 @@ def _hvc3(y: Array, r: Array) -> Array:
             S, hvc = win(S, hvc, s, J1, J2, z, x, p)
             return s + W, S, hvc
 
-        _, S, hvc = lax.while_loop(more, step, (j0 + W, S, hvc))
+        _, S, hvc = lax.while_loop(more, step, (j0, S, hvc))
         return (S, hvc), None
 
     hvc0 = jnp.zeros(n + 1, dt)
@@ -519,8 +521,28 @@ def _host_grad(y, r):
 
 
 def _callback(fn, shape, y, r):
+    """``pure_callback`` returning ``fn(y, r)`` with ``y``'s float dtype.
+
+    float64 results travel as their raw bits (``uint32[..., 2]``): JAX canonicalises callback
+    outputs with the *callback thread's* x64 flag, which differs from the caller's when x64 was
+    enabled with the ``jax.enable_x64`` context manager.
+    """
+    if y.dtype == jnp.float64:
+
+        def bits(yy, rr):
+            out = np.ascontiguousarray(np.asarray(fn(yy, rr), np.float64).reshape(shape))
+            return out.view(np.uint32).reshape(*shape, 2)
+
+        raw = jax.pure_callback(
+            bits, jax.ShapeDtypeStruct((*shape, 2), jnp.uint32), y, r, vmap_method="sequential"
+        )
+        return lax.bitcast_convert_type(raw, jnp.float64)
     return jax.pure_callback(
-        fn, jax.ShapeDtypeStruct(shape, y.dtype), y, r, vmap_method="sequential"
+        lambda yy, rr: np.asarray(fn(yy, rr), np.float32).reshape(shape),
+        jax.ShapeDtypeStruct(shape, y.dtype),
+        y,
+        r,
+        vmap_method="sequential",
     )
 
 
@@ -577,6 +599,10 @@ def _hv_jvp(primals, tangents):
     return hv, jnp.sum(g * dy) + jnp.sum(gr * dr)
 
 
+_hv_jit = jax.jit(_hv)
+_grad_jit = jax.jit(lambda y, r: _hv_parts(y, r)[1])
+
+
 def hypervolume(points, ref) -> Array:
     r"""Exact hypervolume of ``points [n, m]`` w.r.t. the reference point ``ref [m]`` (minimise).
 
@@ -600,7 +626,7 @@ def hypervolume(points, ref) -> Array:
       0.39
     """
     y, r = _prepare(points, ref, "hypervolume")
-    return _hv(y, r)
+    return _hv_jit(y, r)
 
 
 def hv_gradient(points, ref) -> Array:
@@ -621,7 +647,7 @@ def hv_gradient(points, ref) -> Array:
       [[-0.2, -0.3], [-0.3, -0.3], [-0.4, -0.2]]
     """
     y, r = _prepare(points, ref, "hv_gradient")
-    return _hv_parts(y, r)[1]
+    return _grad_jit(y, r)
 
 
 def hv_contributions(points, ref) -> Array:
@@ -640,8 +666,11 @@ def hv_contributions(points, ref) -> Array:
       [0.036, 0.123, 0.027]
     """
     y, r = _prepare(points, ref, "hv_contributions")
-    y = lax.stop_gradient(y)
-    r = lax.stop_gradient(r)
+    return _hvc_jit(lax.stop_gradient(y), lax.stop_gradient(r))
+
+
+@jax.jit
+def _hvc_jit(y: Array, r: Array) -> Array:
     n, m = y.shape
     if n == 0:
         return jnp.zeros((0,), y.dtype)
