@@ -10,7 +10,7 @@ generated from the family packages' exports (explicit ``x as x`` re-exports).
 
 from __future__ import annotations
 
-from paretojax import plot as plot, problems as problems
+from paretojax import metrics as metrics, plot as plot, problems as problems
 from paretojax.balancing import (
     AutoLambdaAux as AutoLambdaAux,
     AutoLambdaState as AutoLambdaState,
@@ -116,6 +116,15 @@ from paretojax.manipulation import (
     pcgrad_weights as pcgrad_weights,
     trimmed_mean as trimmed_mean,
     trimmed_mean_update as trimmed_mean_update,
+)
+from paretojax.metrics import (
+    delta_hv as delta_hv,
+    hv_contributions as hv_contributions,
+    hv_gradient as hv_gradient,
+    hypervolume as hypervolume,
+    igd as igd,
+    igd_plus as igd_plus,
+    nondominated as nondominated,
 )
 from paretojax.problems import (
     datasets as datasets,

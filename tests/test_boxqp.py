@@ -170,9 +170,13 @@ def test_golden_and_float32():
     v = lower_bounded_qp(g, jnp.array([1.0, 0.0]))
     assert v.dtype == jnp.float32
     np.testing.assert_allclose(v, [1.0, 22.0 / 38.0], rtol=1e-6)
-    np.testing.assert_allclose(lower_bounded_qp_exact(g, jnp.array([0.0, 1.0])), [22 / 18, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        lower_bounded_qp_exact(g, jnp.array([0.0, 1.0])), [22 / 18, 1.0], rtol=1e-6
+    )
     # Non-conflicting bounds are already optimal: v = u.
-    np.testing.assert_allclose(lower_bounded_qp(jnp.eye(3), jnp.array([0.2, 0.3, 0.0])), [0.2, 0.3, 0.0])
+    np.testing.assert_allclose(
+        lower_bounded_qp(jnp.eye(3), jnp.array([0.2, 0.3, 0.0])), [0.2, 0.3, 0.0]
+    )
 
 
 def test_float32_against_float64_reference():

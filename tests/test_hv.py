@@ -64,8 +64,9 @@ def random_front(rng, n, m, *, dominated=0.2, outside=0.1, dups=2, r=1.1):
 def test_golden_p2_p3(x64):
     r2, r3 = jnp.ones(2), jnp.ones(3)
     assert float(hypervolume(P2, r2)) == pytest.approx(0.39, abs=1e-12)
-    np.testing.assert_allclose(hv_gradient(P2, r2), [[-0.2, -0.3], [-0.3, -0.3], [-0.4, -0.2]], atol=1e-12)
-    np.testing.assert_allclose(jax.grad(hypervolume)(jnp.asarray(P2), r2), hv_gradient(P2, r2), atol=1e-12)
+    np.testing.assert_allclose(
+        hv_gradient(P2, r2), [[-0.2, -0.3], [-0.3, -0.3], [-0.4, -0.2]], atol=1e-12
+    )
     np.testing.assert_allclose(hv_contributions(P2, r2), [0.06, 0.09, 0.08], atol=1e-12)
     assert float(hypervolume(P3, r3)) == pytest.approx(0.273, abs=1e-12)
     np.testing.assert_allclose(hv_contributions(P3, r3), [0.036, 0.123, 0.027], atol=1e-12)
@@ -165,16 +166,11 @@ def test_gradient_finite_differences(x64, m):
     fd_batch = np.concatenate([y[None] + shifts, y[None] - shifts])
     vals = np.asarray(jax.jit(jax.vmap(hypervolume, in_axes=(0, None)))(fd_batch, r))
     fd = ((vals[: n * m] - vals[n * m :]) / (2 * eps)).reshape(n, m)
-    g = np.asarray(hv_gradient(y, r))
-    np.testing.assert_allclose(g, fd, atol=1e-6)
-    np.testing.assert_allclose(jax.grad(hypervolume)(jnp.asarray(y), r), g, atol=1e-12)
+    np.testing.assert_allclose(hv_gradient(y, r), fd, atol=1e-6)
     # reference-point derivative
     gr = np.asarray(jax.grad(hypervolume, argnums=1)(jnp.asarray(y), jnp.asarray(r)))
     rs = np.eye(m) * eps
-    fdr = [
-        (float(hypervolume(y, r + rs[i])) - float(hypervolume(y, r - rs[i]))) / (2 * eps)
-        for i in range(m)
-    ]
+    fdr = [(float(hypervolume(y, r + d)) - float(hypervolume(y, r - d))) / (2 * eps) for d in rs]
     np.testing.assert_allclose(gr, fdr, atol=1e-6)
 
 
@@ -186,7 +182,6 @@ def test_gradient_matches_emmerich_deutz_reference(x64, m):
     g = jax.jit(jax.vmap(jax.grad(hypervolume), in_axes=(0, None)))(batch, r)
     for b in range(3):
         np.testing.assert_allclose(g[b], hv_gradient_host(batch[b], r), atol=1e-12)
-        np.testing.assert_allclose(hv_gradient(batch[b], r), g[b], atol=1e-12)
 
 
 @pytest.mark.parametrize("m", [2, 3])
@@ -196,13 +191,15 @@ def test_gradient_conventions(x64, m):
     outside = np.full((1, m), 0.5)
     outside[0, 0] = 1.0  # on the boundary: not strictly inside
     dominated = y[1:2] + 0.05
-    y_all = np.concatenate([y, y[1:2], outside, dominated])  # index 3 duplicates index 1
+    # 10 points (the shape of the finite-difference test: compiled once)
+    y_all = np.concatenate([y, y[1:2], outside, dominated, np.full((4, m), 1.5)])
     g = np.asarray(hv_gradient(y_all, r))
     g0 = np.asarray(hv_gradient(y, r))
     np.testing.assert_allclose(g[:3], g0, atol=1e-12)  # first copy carries the set's gradient
     np.testing.assert_array_equal(g[3:], 0.0)  # later copy, outside and dominated points: 0
     c = np.asarray(hv_contributions(y_all, r))
-    assert c[1] == 0.0 and c[3] == 0.0 and c[4] == 0.0 and c[5] == 0.0
+    np.testing.assert_allclose(c[:3], np.asarray(hv_contributions(y, r)) * [1, 0, 1], atol=1e-12)
+    np.testing.assert_array_equal(c[3:], 0.0)
     assert float(hypervolume(y_all, r)) == pytest.approx(float(hypervolume(y, r)), abs=1e-12)
 
 
@@ -217,8 +214,10 @@ def test_edge_cases(x64):
         one = np.full((1, m), 0.25)
         assert float(hypervolume(one, r)) == pytest.approx(0.75**m, abs=1e-12)
         np.testing.assert_allclose(hv_contributions(one, r), [0.75**m], atol=1e-12)
-        np.testing.assert_allclose(hv_gradient(one, r), -np.full((1, m), 0.75 ** (m - 1)), atol=1e-12)
-        far = np.full((2, m), 2.0)
+        np.testing.assert_allclose(
+            hv_gradient(one, r), -np.full((1, m), 0.75 ** (m - 1)), atol=1e-12
+        )
+        far = np.full((1, m), 2.0)
         assert float(hypervolume(far, r)) == 0.0
         np.testing.assert_array_equal(hv_gradient(far, r), 0.0)
         np.testing.assert_array_equal(hv_contributions(far, r), 0.0)
@@ -228,7 +227,9 @@ def test_edge_cases(x64):
     np.testing.assert_allclose(hv_contributions(np.array([[0.3], [0.6]]), np.ones(1)), [0.3, 0.0])
     np.testing.assert_allclose(hv_gradient(y1, np.ones(1)), [[-1.0], [0.0], [0.0]])
     # NaN rows are outside the box
-    assert float(hypervolume(np.array([[np.nan, 0.1], [0.5, 0.5]]), np.ones(2))) == pytest.approx(0.25)
+    assert float(hypervolume(np.array([[np.nan, 0.1], [0.5, 0.5]]), np.ones(2))) == pytest.approx(
+        0.25
+    )
 
 
 def test_validation_errors():
@@ -252,7 +253,8 @@ def test_float32_default_path():
         assert v.dtype == jnp.float32
         ref = moocore.hypervolume(y[np.all(y < r, axis=1)], ref=r)
         assert float(v) == pytest.approx(ref, rel=1e-5)
-        assert bool(jnp.all(jnp.isfinite(jax.grad(hypervolume)(jnp.asarray(y, jnp.float32), r))))
+    y32 = jnp.asarray(random_front(rng, 40, 2), jnp.float32)
+    assert bool(jnp.all(jnp.isfinite(jax.grad(hypervolume)(y32, jnp.full(2, 1.1, jnp.float32)))))
 
 
 def test_monte_carlo_and_delta_hv(x64):

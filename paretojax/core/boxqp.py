@@ -127,8 +127,9 @@ def lower_bounded_qp(
       >>> import jax.numpy as jnp
       >>> from paretojax.core.boxqp import lower_bounded_qp
       >>> G = jnp.array([[18., -22.], [-22., 38.]])
-      >>> lower_bounded_qp(G, jnp.array([1., 0.])).round(4)
-      Array([1.    , 0.5789], dtype=float32)
+      >>> out = lower_bounded_qp(G, jnp.array([1., 0.]))
+      >>> [round(x, 4) for x in out.tolist()]
+      [1.0, 0.5789]
     """
     g, u, m = _check(gram, lower, "lower_bounded_qp")
     n_iter = 3 * m if max_iter is None else int(max_iter)
@@ -197,8 +198,9 @@ def lower_bounded_qp_exact(gram: Array, lower: Array) -> Array:
       >>> import jax.numpy as jnp
       >>> from paretojax.core.boxqp import lower_bounded_qp_exact
       >>> G = jnp.array([[18., -22.], [-22., 38.]])
-      >>> lower_bounded_qp_exact(G, jnp.array([0., 1.])).round(4)
-      Array([1.2222, 1.    ], dtype=float32)
+      >>> out = lower_bounded_qp_exact(G, jnp.array([0., 1.]))
+      >>> [round(x, 4) for x in out.tolist()]
+      [1.2222, 1.0]
     """
     g, u, m = _check(gram, lower, "lower_bounded_qp_exact")
     if m > EXACT_MAX_TASKS:

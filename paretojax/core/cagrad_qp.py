@@ -16,7 +16,7 @@ r"""K4: CAGrad's inner problem on the simplex.
   iterations, then ``num_polish`` rounds of an **exact support solve**: on a support ``S`` the
   KKT conditions ``b_S + r G_SS w_S = μ 1``, ``Σ w_S = 1``, ``r = c / ‖Jᵀw‖`` have the closed form
   ``w = w_a + t w_b`` (``[G_SS −1; 1ᵀ 0]`` solves with right-hand sides ``(0, 1)`` and
-  ``(−b_S, 0)``, minimum-norm least-squares solves since ``G_SS`` is singular for dependent
+  ``(−b_S, 0)``, minimum-norm solves through ``eigh`` since ``G_SS`` is singular for dependent
   gradients; ``w_aᵀ G w_b = 0``) with ``t = 1/r = √(w_aᵀGw_a / (c² − w_bᵀGw_b))``. Each round
   takes the support of the current iterate, adds the most KKT-violating index, solves, and keeps
   the candidate only if it is feasible and lowers ``f`` — so polishing never hurts.
@@ -72,7 +72,8 @@ def _spg(gram: Array, b: Array, c: Array, eps: float, num_iters: int, num_backtr
     m = gram.shape[0]
     dtype = gram.dtype
     f = lambda w: cagrad_objective(w, gram, b, c, eps)
-    grad = lambda w: b + c * (gram @ w) / jnp.sqrt(jnp.maximum(w @ gram @ w, 0.0) + eps)
+    tiny = jnp.finfo(dtype).tiny
+    grad = lambda w: b + c * (gram @ w) / jnp.sqrt(jnp.maximum(w @ gram @ w + eps, tiny))
     lmax = jnp.max(jnp.sum(jnp.abs(gram), axis=1))  # ≥ λ_max
     w0 = jnp.full((m,), 1.0 / m, dtype)
     g0 = grad(w0)
@@ -110,24 +111,30 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
     zero1 = jnp.zeros((1,), dtype)
     idx = jnp.arange(m)
 
+    rcond = 10.0 * (m + 1) * float(jnp.finfo(dtype).eps)
+
     def support_solve(mask: Array) -> tuple[Array, Array]:
-        # Minimiser of f on the affine hull of the face {w_i = 0, i ∉ S}, if it exists.
+        # Minimiser of f on the affine hull of the face {w_i = 0, i ∉ S}, if it exists. The KKT
+        # system is written symmetric ([G_S 1; 1ᵀ 0] [w; −μ]) and solved by an eigh-based
+        # pseudo-inverse: G_SS is singular for dependent gradients, where the affine minimisers
+        # form a set and the minimum-norm one gives the same f.
         mk = mask.astype(dtype)
         gs = gram * mk[:, None] * mk[None, :] + jnp.diag(1.0 - mk)
-        kkt = jnp.block([[gs, -mk[:, None]], [mk[None, :], jnp.zeros((1, 1), dtype)]])
+        kkt = jnp.block([[gs, mk[:, None]], [mk[None, :], jnp.zeros((1, 1), dtype)]])
         rhs = jnp.stack(
             [jnp.concatenate([jnp.zeros((m,), dtype), jnp.ones((1,), dtype)]),
              jnp.concatenate([-b * mk, zero1])], axis=1
         )
-        # Minimum-norm solution: G_SS is singular for dependent gradients (then the affine
-        # minimisers form a set, and any of them gives the same f).
-        sol = jnp.linalg.lstsq(kkt, rhs)[0]
+        lam, vec = jnp.linalg.eigh(kkt)
+        keep = jnp.abs(lam) > rcond * jnp.max(jnp.abs(lam))
+        inv = jnp.where(keep, 1.0 / jnp.where(keep, lam, 1.0), 0.0)
+        sol = vec @ (inv[:, None] * (vec.T @ rhs))
         wa, wb = sol[:m, 0] * mk, sol[:m, 1] * mk
         a = jnp.maximum(wa @ gram @ wa, 0.0)
         den = c * c - wb @ gram @ wb
         t = jnp.sqrt((a + eps) / jnp.where(den > 0, den, 1.0))
         y = wa + t * wb
-        valid = (den > 0) & jnp.all(jnp.isfinite(y))
+        valid = (den > 0) & jnp.all(jnp.isfinite(y)) & (jnp.abs(jnp.sum(y) - 1.0) < 1e-3)
         return y, valid
 
     slack_unit = 100.0 * float(jnp.finfo(dtype).eps)
@@ -148,7 +155,7 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
     def body(_, carry):
         w, fw = carry
         q = jnp.maximum(w @ gram @ w, 0.0)
-        gr = b + c * (gram @ w) / jnp.sqrt(q + eps)
+        gr = b + c * (gram @ w) / jnp.sqrt(jnp.maximum(q + eps, jnp.finfo(dtype).tiny))
         mask = w > 0
         mu = jnp.sum(jnp.where(mask, w * gr, 0.0))  # multiplier of Σw = 1 (= wᵀ∇f)
         viol = jnp.where(mask, jnp.inf, gr - mu)
@@ -156,10 +163,9 @@ def _polish(gram: Array, b: Array, c: Array, eps: float, w: Array, num_polish: i
         grown = mask | ((viol[j] < 0) & (idx == j))  # add the most violated index
         # Two candidates: optimise on the current face, or on the face grown by the most
         # violated index (the classical active-set moves); keep the better one.
-        c1, f1 = step_to(w, mask)
-        c2, f2 = step_to(w, grown)
-        cand = jnp.where(f2 < f1, c2, c1)
-        fc = jnp.minimum(f1, f2)
+        cands, fcs = jax.vmap(step_to, in_axes=(None, 0))(w, jnp.stack([mask, grown]))
+        k = jnp.argmin(fcs)
+        cand, fc = cands[k], fcs[k]
         # Accept ties up to rounding: the support solve is more accurate than the iterate.
         better = fc <= fw + slack_unit * (jnp.abs(fw) + c)
         return jnp.where(better, cand, w), jnp.where(better, fc, fw)
@@ -185,7 +191,7 @@ def cagrad_qp(
       gram: ``[m, m]`` PSD matrix (normalise it, e.g. by its trace).
       b: ``[m]`` linear term (``G p`` for CAGrad).
       c: the radius ``√φ ≥ 0``.
-      eps: smoothing inside the square root (LibMTL / official code: ``1e-8``).
+      eps: smoothing inside the square root (LibMTL / official code: ``1e-8``; ``0`` allowed).
       num_iters: spectral projected-gradient iterations (``m > 2``).
       num_backtracks: step halvings evaluated per iteration.
       num_polish: active-set rounds of exact support solves (default ``2m``).

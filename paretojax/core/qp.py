@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg
 import numpy as np
 
 Array = jax.Array
@@ -55,7 +56,7 @@ _PGD_STEP_EPS = 1e-7
 # Largest m for which the active-set solver unrolls its O(m²) contractions (see ``_wolfe_run``).
 _UNROLL_MAX = 96
 _REFINE_STEPS = 2  # iterative-refinement steps on the final support
-_REFINE_IN_LOOP = lambda dt: True
+_REFRESH_K = 16  # problems refactorised per iteration after a stall
 _COND_MIN_M = 11  # below this the lax.cond round trip costs more than it saves
 
 
@@ -125,6 +126,8 @@ class _WolfeState(NamedTuple):
     major: Array  # [B] next iteration is a major cycle (add a vertex)
     done: Array  # [B]
     v_last: Array  # [B] objective at the previous major cycle (stall guard)
+    need: Array  # [B] stalled before optimality: M is refactorised next iteration
+    refreshed: Array  # [B] M was refactorised once already (a second stall stops)
 
 
 def _wolfe(g: Array, max_iter: int, tol: float) -> Array:
@@ -137,17 +140,17 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
     r"""Wolfe's min-norm-point algorithm on symmetric trace-normalised Gram matrices, m ≥ 3.
 
     ``g`` is ``[m, m, B]``: the batch axis is last so that every operation is vectorised over
-    the batch (the m-sized reductions run over leading axes); this is several times faster on
-    CPU than ``vmap`` of a per-problem loop, whose reductions run along length-m rows.
+    the batch (the m-sized reductions run over leading axes); on CPU this is several times
+    faster than ``vmap`` of a per-problem loop, whose reductions run along length-m rows.
 
     The corral ``S`` (an affinely independent set of vertices) is kept with the inverse ``M``
-    of ``H_SS`` where ``H = G + c·11ᵀ``: on the simplex ``wᵀHw = wᵀGw + c``, so the affine
-    minimiser on S is ``α = y/Σy`` with ``y = H_SS⁻¹1``, and ``H_SS`` is positive definite
-    exactly when the vertices of S are affinely independent, which Wolfe's rule preserves.
-    ``M`` is updated by bordering (add a vertex) and by a Schur complement (drop a vertex),
-    and ``y`` alongside in O(m); everything is written on the full m×m matrix with the
-    identity outside S, so shapes are static. Per iteration: five O(m²) passes (``Gλ``, one
-    column of H, ``M b``, one column of M, the rank-two update of M).
+    of ``H_SS`` where ``H = G + c·11ᵀ`` (c = 1/m): on the simplex ``wᵀHw = wᵀGw + c``, so the
+    affine minimiser on S is ``α = y/Σy`` with ``y = H_SS⁻¹1``, and ``H_SS`` is positive
+    definite exactly when the vertices of S are affinely independent, which Wolfe's rule
+    preserves. ``M`` is updated by bordering (add a vertex) and by a Schur complement (drop a
+    vertex), and ``y`` alongside in O(m); M is stored on the full m×m grid with zeros outside
+    S, so shapes are static. Per iteration: four or five O(m²) passes (``Gλ``, one column of
+    H, ``M b``, one column of M when a vertex is dropped, the rank-two update of M).
 
     * major cycle: ``r = Gλ``, ``v = λᵀr``; stop if ``v − min_{i∉S} r_i ≤ tol`` (then
       ``f(λ) − f* ≤ 2·tol``); else add ``j = argmin_{i∉S} r_i``;
@@ -155,8 +158,12 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
       move ``λ ← λ + θ(α − λ)`` to the first vertex whose weight vanishes, drop it, repeat.
 
     One iteration = one major or minor cycle (an add, possibly followed by one drop), so the
-    loop is bounded by ``max_iter``; a stall guard (no decrease of ``λᵀGλ`` between major
-    cycles, only possible through rounding) and a vanishing Schur complement also stop it.
+    loop is bounded by ``max_iter``. Rank-one updates of an ill-conditioned inverse lose
+    accuracy (mostly in float32); when a non-optimal point cannot progress (no decrease of
+    ``λᵀGλ`` between major cycles, or a vanishing Schur complement) ``M`` is refactorised
+    from scratch once (a batched inverse of at most ``_REFRESH_K`` problems per iteration,
+    inside a ``lax.cond``), and a second stall stops. At the end, the affine minimiser of the
+    final corral is polished by fixed-precision iterative refinement.
     """
     m, _, B = g.shape
     dt = g.dtype
@@ -165,11 +172,9 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
     h = g + c  # G + c 11ᵀ with c = mean diagonal of G/tr
     hd = jnp.diagonal(h, axis1=0, axis2=1).T  # [m, B]
     tiny = jnp.finfo(dt).eps
-    eye = jnp.eye(m, dtype=dt)[:, :, None]  # [m, m, 1]
-
     unroll = m <= _UNROLL_MAX
-    refine_loop = _REFINE_IN_LOOP(dt)
     ones = jnp.ones((m,), dt)
+    K = min(B, _REFRESH_K)
 
     # XLA:CPU is slow at reductions over a non-minor axis: sums over the m rows are written as
     # a product with a ones vector and the O(m²) contractions as unrolled sums of rows, which
@@ -196,35 +201,91 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
     def col(a: Array, e: Array, pred: Array) -> Array:
         """``a @ e`` per problem for ``a [m, m, B]`` (symmetric) and ``e [m, B]``.
 
-        Computed inside a ``lax.cond`` on ``pred`` (any problem still running): besides
-        skipping finished batches, the conditional materialises the result, which XLA would
-        otherwise recompute inside every consumer (m× the work in the rank-2 update).
+        For larger m it is computed inside a ``lax.cond`` on ``pred``: besides skipping work
+        when no problem needs it, the conditional materialises the result, which XLA would
+        otherwise recompute inside every consumer (m× the work in the rank-two update).
         """
         if m < _COND_MIN_M:
             return _col(a, e)
         return jax.lax.cond(pred, _col, lambda a, e: jnp.zeros_like(e), a, e)
 
+    def refactorise(need: Array, S: Array, y: Array, lam: Array):
+        """Fresh inverse of ``H_SS`` (and y, λ) for up to K stalled problems ``sel``."""
+        sel = jnp.nonzero(need, size=K, fill_value=B)[0]
+        sc = jnp.where(sel < B, sel, 0)
+        Sk = S[:, sc]
+        both = Sk[:, None, :] & Sk[None, :, :]
+        a = jnp.where(both, h[:, :, sc], jnp.eye(m, dtype=dt)[:, :, None])
+        a = jnp.moveaxis(a, -1, 0)  # [K, m, m], positive definite for a valid corral
+        chol = jnp.linalg.cholesky(a)
+        inv = jax.scipy.linalg.cho_solve(
+            (chol, True), jnp.broadcast_to(jnp.eye(m, dtype=dt), a.shape)
+        )
+        Mk = jnp.where(both, jnp.moveaxis(inv, 0, -1), 0.0)
+        fin = jnp.all(jnp.isfinite(Mk), axis=(0, 1)) & (sel < B)
+        yk = jnp.sum(Mk * Sk[None, :, :].astype(dt), axis=1)
+        syk = jnp.sum(yk, axis=0)
+        ak = jnp.where(Sk, yk / jnp.where(syk > 0, syk, 1.0)[None, :], 0.0)
+        valid = fin & (syk > 0) & ~jnp.any(Sk & ~(ak > 0), axis=0)
+        lamk = jnp.where(valid[None, :], ak, lam[:, sc])
+        sel = jnp.where(fin, sel, B).astype(jnp.int32)  # failed factorisation: keep old M
+        return sel, Mk, yk, lamk, valid
+
+    def no_refactorise(need: Array, S: Array, y: Array, lam: Array):
+        z = jnp.zeros((K,), dt)
+        return (
+            jnp.full((K,), B, jnp.int32),
+            jnp.zeros((m, m, K), dt),
+            jnp.zeros((m, K), dt),
+            jnp.zeros((m, K), dt),
+            z > 0,
+        )
+
+    def refresh(st: _WolfeState) -> _WolfeState:
+        """Refactorise M for up to K stalled problems (the scatter is a no-op when none)."""
+        sel, Mk, yk, lamk, valid = jax.lax.cond(
+            jnp.any(st.need), refactorise, no_refactorise, st.need, st.S, st.y, st.lam
+        )
+        served = jnp.nonzero(st.need, size=K, fill_value=B)[0]
+
+        def put(arr: Array, val: Array, where: Array = sel) -> Array:
+            return arr.at[..., where].set(val, mode="drop")
+
+        return st._replace(
+            M=put(st.M, Mk),
+            y=put(st.y, yk),
+            lam=put(st.lam, lamk),
+            major=put(st.major, valid),
+            v_last=put(st.v_last, jnp.full((K,), jnp.inf, dt), served),
+            need=put(st.need, jnp.zeros((K,), bool), served),
+            refreshed=put(st.refreshed, jnp.ones((K,), bool), served),
+        )
+
     _, k0 = rargmin(jnp.diagonal(g, axis1=0, axis2=1).T)
     e0 = idx == k0[None, :]  # [m, B]
     lam0 = e0.astype(dt)
     inv0 = 1.0 / rsum(hd * lam0)  # [B]
+    false = jnp.zeros((B,), bool)
     state = _WolfeState(
         it=jnp.zeros((B,), jnp.int32),
         lam=lam0,
         S=e0,
         M=jnp.where(e0[:, None, :] & e0[None, :, :], inv0[None, None, :], 0.0),
         y=lam0 * inv0[None, :],
-        major=jnp.ones((B,), bool),
-        done=jnp.zeros((B,), bool),
+        major=~false,
+        done=false,
         v_last=jnp.full((B,), jnp.inf, dt),
+        need=false,
+        refreshed=false,
     )
 
     def cond(st: _WolfeState) -> Array:
         return jnp.any(~st.done & (st.it < max_iter))
 
     def body(st: _WolfeState) -> _WolfeState:
+        st = refresh(st)
         lam, S, M, y = st.lam, st.S, st.M, st.y
-        live = ~st.done & (st.it < max_iter)
+        live = ~st.done & (st.it < max_iter) & ~st.need
         # ---- major cycle: optimality test and vertex to add --------------------------------
         run = jnp.any(live)
         r = col(g, lam, run)  # Gλ
@@ -238,17 +299,17 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
         b = jnp.where(S, hj, 0.0)
         u = col(M, b, run)  # M b, zero outside S
         s = hjj - rsum(b * u)  # Schur complement: > 0 iff g_j ∉ aff(S)
-        can_add = (gap > tol) & (s > tiny * hjj) & (v < st.v_last)
-        stop = live & st.major & ~can_add
-        add = live & st.major & can_add
+        optimal = ~(gap > tol)
+        blocked = ~optimal & ~((s > tiny * hjj) & (v < st.v_last))
+        major = live & st.major
+        stop = major & (optimal | (blocked & st.refreshed))
+        need = major & blocked & ~st.refreshed
+        add = major & ~optimal & ~blocked
         add_f = add.astype(dt)
         a_f = add_f / jnp.where(add, s, 1.0)
         z = u - ej
         S1 = S | (add[None, :] & ej_b)
         y1 = y + (a_f * (rsum(u) - 1.0))[None, :] * z
-        if refine_loop:  # one refinement step of H_S1 y1 = 1 with the post-add inverse
-            res = jnp.where(S1, 1.0 - col(h, y1, run), 0.0)
-            y1 = y1 + col(M, res, run) + (a_f * rsum(z * res))[None, :] * z
         # ---- minor cycle: affine minimiser on S1, ratio test --------------------------------
         sy = rsum(y1)
         alpha = jnp.where(S1, y1 / jnp.where(sy > 0, sy, 1.0)[None, :], 0.0)
@@ -258,8 +319,8 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
         theta_i = jnp.where(bad, theta_i, jnp.inf)
         theta, kk = rargmin(theta_i)
         accept = ~(theta < jnp.inf)  # no vanishing weight
-        live = live & ~stop
-        drop = live & ~accept
+        move = live & ~stop & ~need
+        drop = move & ~accept
         ek_b = idx == kk[None, :]
         ek = ek_b.astype(dt)
         theta = jnp.clip(theta, 0.0, 1.0)
@@ -274,34 +335,43 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
         y2 = jnp.where(ek_b, 0.0, y1 - (d_f * rsum(q))[None, :] * q)
         y2 = jnp.where(drop[None, :], y2, y1)
         S2 = jnp.where(drop[None, :], S1 & ~ek_b, S1)
-        M_new = jnp.where(
-            S2[:, None, :] & S2[None, :, :],
-            M
-            + a_f[None, None, :] * (z[:, None, :] * z[None, :, :])
-            - d_f[None, None, :] * (q[:, None, :] * q[None, :, :]),
-            0.0,
-        )
+        # rank-two update M + a zzᵀ − d qqᵀ (a, d ≥ 0, zero unless the problem adds / drops),
+        # then zero the dropped row and column. Done inside a conditional so that its inputs
+        # are materialised instead of recomputed for each of the m² entries.
+        zs = z * jnp.sqrt(a_f)[None, :]
+        qs = q * jnp.sqrt(d_f)[None, :]
+        keep = (~(drop[None, :] & ek_b)).astype(dt)
+
+        def update(M, zs, qs, keep):
+            outer = lambda x, y: x[:, None, :] * y[None, :, :]
+            return (M + outer(zs, zs) - outer(qs, qs)) * outer(keep, keep)
+
+        M_new = jax.lax.cond(jnp.any(move), update, lambda M, *_: M, M, zs, qs, keep)
         # ---- commit -------------------------------------------------------------------------
+        mv = move[None, :]
         return _WolfeState(
-            it=st.it + (~st.done & (st.it < max_iter)).astype(jnp.int32),
-            lam=jnp.where(live[None, :], jnp.where(accept[None, :], alpha, lam_step), lam),
-            S=jnp.where(live[None, :], S2, S),
+            it=st.it + live.astype(jnp.int32),
+            lam=jnp.where(mv, jnp.where(accept[None, :], alpha, lam_step), lam),
+            S=jnp.where(mv, S2, S),
             M=M_new,
-            y=jnp.where(live[None, :], y2, y),
-            major=jnp.where(live, accept, st.major),
+            y=jnp.where(mv, y2, y),
+            major=jnp.where(move, accept, st.major),
             done=st.done | stop,
-            v_last=jnp.where(st.major & ~st.done, v, st.v_last),
+            v_last=jnp.where(major & ~need, v, st.v_last),
+            need=st.need | need,
+            refreshed=st.refreshed,
         )
 
     out = jax.lax.while_loop(cond, body, state)
-    # ---- polish: the rank-one inverse updates are not backward stable, so refine the final
-    # affine minimiser ``H_SS y = 1`` (fixed-precision iterative refinement with M as the
-    # approximate inverse); keep it when it is a valid corral point. This is what brings
-    # float32 to the accuracy of the float32-rounded problem.
+    # ---- polish: refine the final affine minimiser ``H_SS y = 1`` by fixed-precision
+    # iterative refinement with M as the approximate inverse, and keep it when it is a valid
+    # corral point (brings float32 close to the accuracy of the float32-rounded problem).
     S, y = out.S, out.y
+    pred = jnp.any(out.major)
+    colc = lambda a, e: jax.lax.cond(pred, _col, lambda a, e: jnp.zeros_like(e), a, e)
     for _ in range(_REFINE_STEPS):
-        res = jnp.where(S, 1.0 - _col(h, y), 0.0)
-        y = y + _col(out.M, res)
+        res = jnp.where(S, 1.0 - colc(h, y), 0.0)
+        y = y + colc(out.M, res)
     sy = rsum(y)
     alpha = jnp.where(S, y / jnp.where(sy > 0, sy, 1.0)[None, :], 0.0)
     ok = out.major & (sy > 0) & ~jnp.any(S & ~(alpha > 0), axis=0)
@@ -309,11 +379,31 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
     return out._replace(lam=jnp.where(ok[None, :], alpha, out.lam), y=y)
 
 
+@functools.cache
+def _wolfe_vmappable(max_iter: int, tol: float):
+    """:func:`_wolfe` with a batching rule that folds a ``vmap`` axis into the solver's own
+    batch axis, so ``jax.vmap(min_norm)`` runs the same batch-last loop as a batched call."""
+
+    @jax.custom_batching.custom_vmap
+    def solve(g: Array) -> Array:
+        return _wolfe(g, max_iter, tol)
+
+    @solve.def_vmap
+    def _rule(axis_size, in_batched, g):
+        del axis_size
+        if not in_batched[0]:
+            return solve(g), False
+        out = solve(g.reshape((-1,) + g.shape[2:]))
+        return out.reshape(g.shape[:-1]), True
+
+    return solve
+
+
 def _active_set_raw(g: Array, max_iter: int, tol: float) -> Array:
     """Default solver on symmetric trace-normalised ``g [B, m, m]`` (m ≥ 2), not finalised."""
     if g.shape[-1] == 2:
         return _two_task(g)
-    return _wolfe(g, max_iter, tol)
+    return _wolfe_vmappable(max_iter, tol)(g)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
@@ -467,7 +557,7 @@ def _project_simplex(v: Array) -> Array:
     return jnp.maximum(v - tau, 0.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _supports(m: int) -> np.ndarray:
     """All non-empty supports of {0..m−1}, smallest first, as a bool array [2^m − 1, m]."""
     rows = []
@@ -509,19 +599,12 @@ def _exact(gram: Array) -> Array:
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "max_iter", "tol"))
-def _solve_batch(gram: Array, solver: str, max_iter: int, tol: float) -> Array:
-    m = gram.shape[-1]
-    flat = gram.reshape((-1, m, m))
+def _solve_batch(flat: Array, solver: str, max_iter: int, tol: float) -> Array:
+    """Solve ``flat [B, m, m]`` (compiled once per B, m, dtype and static arguments)."""
     if solver == "active_set":
-        return _active_set(flat, max_iter, tol).reshape(gram.shape[:-1])
-    if solver == "frank_wolfe":
-        fn = _frank_wolfe
-    elif solver == "pgd":
-        fn = _pgd
-    else:
-        fn = _exact
-    out = jax.vmap(fn)(flat)
-    return out.reshape(gram.shape[:-1])
+        return _active_set(flat, max_iter, tol)
+    fn = {"frank_wolfe": _frank_wolfe, "pgd": _pgd, "exact": _exact}[solver]
+    return jax.vmap(fn)(flat)
 
 
 def min_norm(
@@ -613,7 +696,7 @@ def min_norm(
         w = jnp.ones(g.shape[:-1], cdt)
         w = jnp.where(jnp.all(jnp.isfinite(g), axis=(-1, -2))[..., None], w, jnp.nan)
     else:
-        w = _solve_batch(g, solver, max_iter, tol)
+        w = _solve_batch(g.reshape((-1, m, m)), solver, max_iter, tol).reshape(g.shape[:-1])
     return w if out_dtype is None else w.astype(jnp.promote_types(out_dtype, cdt))
 
 

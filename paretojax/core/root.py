@@ -33,13 +33,16 @@ Solver (jit/vmap-safe, fixed iteration counts):
 * the iterate with the smallest residual is returned, with ``ok`` = finite, positive and
   ``max_i |w_i^{1/α}(G̃w)_i − 1| ≤ tol``. Callers fall back (previous weights, else ``1/m``)
   when ``ok`` is false;
-* ``stationary`` flags the no-root case. At the ridged root ``(G_0 w)_i = w_i^{-1/α} − δ w_i``
-  (``G_0`` without ridge), i.e. ``w_i^{1/α}(G_0w)_i − 1 = −δ w_i^{1+1/α}``: ``O(δ)`` when the
-  un-ridged root exists, ``O(1)`` when it does not (the weights diverge along a ``v ≥ 0`` with
-  ``Gv = 0``: the gradients are weakly Pareto stationary, ``Jᵀv = 0``). ``stationary`` is
-  ``min_i (G_0 w)_i ≤ 0``: the ridge overwhelmed some task, whose improvement ``g_iᵀJᵀw`` would
-  be negative. Nash-MTL and FairGrad then return zero weights (the limit of ``Jᵀw``; any
-  non-zero update would conflict with some task).
+* ``stationary`` flags the no-root case. At the ridged root ``w_i^{1/α}(G_0w)_i = 1 −
+  δ w_i^{1+1/α}`` exactly (``G_0`` without ridge): ``O(δ)`` away from 1 when the un-ridged root
+  exists, ``O(1)`` when it does not (the weights diverge along a ``v ≥ 0`` with ``Gv = 0``: the
+  gradients are weakly Pareto stationary, ``Jᵀv = 0``), and negative when the update would
+  conflict with task i. ``stationary`` is ``δ w_i^{1+1/α} ≥ 1/2`` for some task whose gradient
+  is not ~zero (``G̃_ii > 100δ``): the ridge carries at least half of that task's balance (a
+  margin over the conflict threshold 1 that float32 rounding cannot hide). Nash-MTL and FairGrad
+  then return zero weights (the limit of ``Jᵀw``; any non-zero update would conflict with some
+  task). A task with a zero gradient is not flagged: its weight grows like ``δ^{-α/(1+α)}`` but
+  multiplies a zero row, and the update serves the other tasks.
 
 Checked in the tests against ``scipy.optimize.least_squares`` / ``fsolve`` on hundreds of random
 instances.
@@ -47,7 +50,7 @@ instances.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,16 +79,21 @@ class RootResult(NamedTuple):
     stationary: Array
 
 
-def _phi(w: Array, alpha: float) -> Array:
-    if alpha == 1.0:
-        return jnp.log(w)
+def _phi(w: Array, alpha: Any) -> Array:
+    """``φ_α`` up to a constant: ``log w`` (α = 1), else ``(w^{1-1/α} − 1)/(1 − 1/α)``."""
+    if isinstance(alpha, float):
+        if alpha == 1.0:
+            return jnp.log(w)
+        e = 1.0 - 1.0 / alpha
+        return (w**e - 1.0) / e
     e = 1.0 - 1.0 / alpha
-    return w**e / e
+    near = jnp.abs(e) < 1e-6
+    return jnp.where(near, jnp.log(w), (w ** e - 1.0) / jnp.where(near, 1.0, e))
 
 
 def alpha_fair_root(
     gram: Array,
-    alpha: float = 1.0,
+    alpha: float | Array = 1.0,
     *,
     ridge: float = 1e-8,
     num_iters: int = 30,
@@ -96,7 +104,8 @@ def alpha_fair_root(
 
     Args:
       gram: ``[m, m]`` PSD Gram matrix (any scale).
-      alpha: the fairness exponent α > 0 (static Python float). α = 1 is Nash-MTL.
+      alpha: the fairness exponent α > 0 (α = 1 is Nash-MTL); a Python float, or a traced
+        scalar (e.g. to ``vmap`` over α).
       ridge: ``δ`` added to ``G / tr(G)`` (relative ridge); floored at ``10·eps(dtype)``.
       num_iters: Newton iterations (fixed).
       num_backtracks: step halvings evaluated per iteration (fixed).
@@ -114,9 +123,10 @@ def alpha_fair_root(
       >>> [round(x, 4) for x in res.weights.tolist()]
       [0.5915, 0.4071]
     """
-    alpha = float(alpha)
-    if not alpha > 0.0:
-        raise ValueError(f"alpha_fair_root: alpha must be > 0, got {alpha}.")
+    if isinstance(alpha, (int, float)):
+        alpha = float(alpha)
+        if not alpha > 0.0:
+            raise ValueError(f"alpha_fair_root: alpha must be > 0, got {alpha}.")
     g = jnp.asarray(gram)
     if g.ndim != 2 or g.shape[0] != g.shape[1]:
         raise ValueError(f"alpha_fair_root: gram must be square [m, m], got {g.shape}.")
@@ -127,6 +137,8 @@ def alpha_fair_root(
     delta = max(float(ridge), 10.0 * eps)
     if tol is None:
         tol = 1e-6 if dtype == jnp.float64 else 1e-2
+    if not isinstance(alpha, float):
+        alpha = jnp.asarray(alpha, dtype)
     inv_a = 1.0 / alpha
     expo = alpha / (1.0 + alpha)
 
@@ -183,6 +195,9 @@ def alpha_fair_root(
     (_, w, res), _ = jax.lax.scan(newton, (w0, w0, r0), None, length=num_iters)
     w_raw = w * tr_s ** (-expo)
     ok = tr_ok & jnp.all(jnp.isfinite(w_raw) & (w_raw > 0)) & (res <= tol)
-    g0w = gn @ w - delta * w  # (G/tr G) w without the ridge
-    stationary = ~tr_ok | (jnp.min(g0w) <= 0.0)
+    # At the ridged root w^{1/α}(G₀w) = 1 − δ w^{1+1/α} exactly (no cancellation): flag tasks
+    # whose balance the ridge carries for at least one half, unless their gradient is ~zero.
+    ridge_share = delta * w ** (1.0 + inv_a)
+    relevant = jnp.diagonal(gn) > 101.0 * delta
+    stationary = ~tr_ok | jnp.any(relevant & (ridge_share >= 0.5))
     return RootResult(weights=w_raw, residual=res, ok=ok, stationary=stationary)

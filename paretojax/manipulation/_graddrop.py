@@ -161,7 +161,8 @@ def graddrop_feature_grad(
         if jl.ndim < 2 or jl.shape[1:] != jnp.shape(zl):
             raise ValueError(
                 "graddrop (feature mode): each Jacobian leaf must be (m, batch, *features) with "
-                f"(batch, *features) equal to the feature shape; got {jl.shape} and {jnp.shape(zl)}."
+                f"(batch, *features) equal to the feature shape; got {jl.shape} and "
+                f"{jnp.shape(zl)}."
             )
         dtype = accumulation_dtype(jl.dtype)
         x = jl.astype(dtype)
@@ -260,6 +261,8 @@ INFO = MethodInfo(
     family="manipulation",
     factory=graddrop,
     description="Gradient sign dropout: per coordinate keep one sign, chosen by its purity.",
-    reference="Chen et al., NeurIPS 2020; TorchJD _graddrop.py (rows), LibMTL GradDrop.py (feature)",
+    reference=(
+        "Chen et al., NeurIPS 2020; TorchJD _graddrop.py (rows), LibMTL GradDrop.py (feature)"
+    ),
     stochastic=True,
 )

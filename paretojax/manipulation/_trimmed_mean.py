@@ -62,7 +62,9 @@ def trimmed_mean_update(jac: PyTree, trim_number: int) -> PyTree:
     return jax.tree_util.tree_map(one, jac)
 
 
-def trimmed_mean(trim_number: int, *, num_tasks: int | None = None) -> optax.GradientTransformationExtraArgs:
+def trimmed_mean(
+    trim_number: int, *, num_tasks: int | None = None
+) -> optax.GradientTransformationExtraArgs:
     r"""TrimmedMean (Yin et al., ICML 2018): drop the ``t`` extreme values per coordinate, average.
 
     Args:

@@ -16,14 +16,18 @@ Paths (METHODS.md §10.1):
 * ``m = 3`` — exact, in JAX: a sweep over :math:`y_1` keeping, per column of the sorted
   :math:`y_2` grid, the smallest :math:`y_3` of the points seen so far (the grid-cell
   decomposition of §10.1 with the third axis as the cell value,
-  :math:`HV = \sum_{i,j} w_i v_j (r_3 - h_{ij})`). Each insertion only rewrites the contiguous
-  run of columns it improves (``h`` is non-increasing along the columns, found by a k-ary
-  search) in fixed-size windows, so the work is :math:`O(\sum_k L_k)` where :math:`L_k` is that
-  run's length: about :math:`O(n^{1.5})` on typical 3-D fronts, :math:`O(n^2)` in the worst case,
-  O(n) memory. (moocore's HV3D+ is O(n log n); see ``bench/bench_hv.py`` for the measured gap.)
+  :math:`HV = \sum_{i,j} w_i v_j (r_3 - h_{ij})`). ``h`` is non-increasing along the columns, so
+  an insertion only rewrites the contiguous run of columns it improves; the sweep touches that
+  run in fixed-size windows (``dynamic_update_slice`` in place). Work :math:`O(\sum_k L_k)`
+  with :math:`L_k` the run lengths — about :math:`O(n^{1.5})` on typical 3-D fronts,
+  :math:`O(n^2)` in the worst case — and O(n) memory, but n sequential steps. moocore's HV3D+
+  is O(n log n): see ``bench/bench_hv.py`` for the measured gap (it grows with n).
 * ``m >= 4`` — exact on the host with ``moocore`` (HV4D+ for m = 4, FPL recursion beyond) behind
   :func:`jax.pure_callback`: callable from ``jit``/``vmap`` code, meant for logging/evaluation,
   not for training loops. :func:`hypervolume_mc` is an in-``jit`` Monte-Carlo estimate.
+
+Sorting goes through integer keys of the float bits (XLA:CPU sorts one integer operand several
+times faster than floats or several operands).
 
 Differentiation. For m = 2, 3 :func:`hypervolume` carries a ``custom_jvp`` whose derivative is the
 exact Emmerich–Deutz gradient (Emmerich & Deutz, "Time complexity and zeros of the hypervolume
@@ -35,6 +39,10 @@ Conventions (the gradient exists almost everywhere; at ties these are the values
 * duplicates: the set is treated as a set — the first copy (lowest index) carries the gradient
   of the de-duplicated set, later copies get 0 (so identical solutions still move under HV
   ascent). Contributions follow the definition instead and are 0 for every copy.
+* at other ties between distinct points (an equal coordinate) HV is not differentiable; the
+  value returned is then a one-sided derivative fixed by the sweep's tie order, which can differ
+  from :func:`hv_gradient_host` (always the exclusive face, i.e. the derivative for increasing
+  coordinates);
 * the reference point also receives its exact derivative (the (m−1)-volume of the dominated
   region's face on the plane :math:`y_i = r_i`).
 
@@ -102,9 +110,55 @@ def _inverse_perm(p: Array) -> Array:
     return jnp.zeros(n, jnp.int32).at[p].set(jnp.arange(n, dtype=jnp.int32))
 
 
+def _has_int64() -> bool:
+    return jax.dtypes.canonicalize_dtype(jnp.int64) == jnp.dtype(jnp.int64)
+
+
+def _float_key(x: Array) -> Array:
+    """Integer key with the order of ``x`` (IEEE-754 sign trick; an involution).
+
+    XLA:CPU sorts a single integer operand several times faster than floats or multi-operand
+    sorts, so the sorts below go through these keys whenever the bit budget allows.
+    """
+    it = jnp.int64 if x.dtype == jnp.float64 else jnp.int32
+    mask = 0x7FFFFFFFFFFFFFFF if it == jnp.int64 else 0x7FFFFFFF
+    b = lax.bitcast_convert_type(x, it)
+    return jnp.where(b < 0, b ^ jnp.asarray(mask, it), b)
+
+
+def _key_to_float(k: Array, dtype) -> Array:
+    mask = 0x7FFFFFFFFFFFFFFF if k.dtype == jnp.int64 else 0x7FFFFFFF
+    return lax.bitcast_convert_type(jnp.where(k < 0, k ^ jnp.asarray(mask, k.dtype), k), dtype)
+
+
+def _rank_left(x: Array) -> tuple[Array, Array]:
+    """``(rank, sorted x)``: rank = number of entries strictly smaller (ties share a rank)."""
+    if x.dtype not in (jnp.float32, jnp.float64) or (x.dtype == jnp.float64 and not _has_int64()):
+        xs = jnp.sort(x)
+        return jnp.searchsorted(xs, x, side="left", method="scan").astype(jnp.int32), xs
+    k = _float_key(x)
+    sk = jnp.sort(k)
+    rank = jnp.searchsorted(sk, k, side="left", method="scan").astype(jnp.int32)
+    return rank, _key_to_float(sk, x.dtype)
+
+
 def _lexsort(keys: tuple[Array, ...]) -> Array:
-    """Permutation sorting by ``keys[0]``, then ``keys[1]``, ..., then index (stable)."""
+    """Permutation sorting by ``keys[0]``, then ``keys[1]``, ..., then index (stable).
+
+    Fast path: pack the per-key ranks and the index into one integer and sort that.
+    """
     n = keys[0].shape[0]
+    bits = max(1, (n - 1).bit_length())
+    budget = 62 if _has_int64() else 30
+    if (len(keys) + 1) * bits <= budget and all(
+        k.dtype in (jnp.float32, jnp.float64) for k in keys
+    ):
+        it = jnp.int64 if budget == 62 else jnp.int32
+        code = jnp.zeros(n, it)
+        for k in keys:
+            code = (code << bits) | _rank_left(k)[0].astype(it)
+        code = (code << bits) | jnp.arange(n, dtype=it)
+        return (jnp.sort(code) & jnp.asarray((1 << bits) - 1, it)).astype(jnp.int32)
     idx = jnp.arange(n, dtype=jnp.int32)
     out = lax.sort((*keys, idx), num_keys=len(keys) + 1)
     return out[-1]
@@ -137,7 +191,10 @@ def _hvc1(y: Array, r: Array) -> Array:
 
 def _hv2_value(y: Array, r: Array) -> Array:
     yc, _ = _clip_to_box(y, r)
-    x, z = lax.sort((yc[:, 0], yc[:, 1]), num_keys=1)
+    # sorted x and, per sorted slot, the smallest y among the points with that x (ties share a
+    # slot; the slots they leave empty keep r2 and have zero width).
+    rank, x = _rank_left(yc[:, 0])
+    z = jnp.full_like(x, r[1]).at[rank].min(yc[:, 1])
     pm = lax.cummin(z)
     xn = jnp.concatenate([x[1:], r[:1]])
     return jnp.sum((xn - x) * (r[1] - pm))
@@ -188,6 +245,7 @@ def _hvc2(y: Array, r: Array) -> Array:
     n = yc.shape[0]
     p = _lexsort((yc[:, 0], yc[:, 1]))
     xs, ys = yc[p, 0], yc[p, 1]
+
     def step(carry, e):
         h1, h2, ow = carry
         y_, i_ = e
@@ -233,13 +291,16 @@ def _sweep_setup(a, b, c, r, lex: bool):
     if lex:
         px = _lexsort((a, b, c))
         py = _lexsort((b, a, c))
+        ry = _inverse_perm(py)
+        bs = b[py]
     else:
-        px = jnp.argsort(a)
-        py = jnp.argsort(b)
-    ry = _inverse_perm(py)
+        # value only: tied columns may share their leftmost rank (the tied slots have width 0).
+        px = _lexsort((a,))
+        py = None
+        ry, bs = _rank_left(b)
     xs = a[px]
     xn = jnp.concatenate([xs[1:], r[:1]])
-    ys = jnp.concatenate([b[py], r[1:2]])
+    ys = jnp.concatenate([bs, r[1:2]])
     v = ys[1:] - ys[:-1]
     return n, px, py, xs, xn - xs, v, c[px], ry[px]
 
@@ -320,8 +381,12 @@ def _hv3_parts(y: Array, r: Array):
     yc, inside = _clip_to_box(y, r)
     a, b, c = yc[:, 0], yc[:, 1], yc[:, 2]
     # two sweeps sharing one compiled body: rows x / columns y, then rows z / columns x.
-    perm = (jnp.stack([a, c]), jnp.stack([b, a]), jnp.stack([c, b]),
-            jnp.stack([r, jnp.stack([r[2], r[0], r[1]])]))
+    perm = (
+        jnp.stack([a, c]),
+        jnp.stack([b, a]),
+        jnp.stack([c, b]),
+        jnp.stack([r, jnp.stack([r[2], r[0], r[1]])]),
+    )
     hvs, rows, cols, nds = lax.map(lambda t: _hv3_sweep(*t, with_cols=True, lex=True), perm)
     hv, nd = hvs[0], nds[0]
     g0, g1, g2 = rows[0], cols[0], rows[1]
@@ -513,32 +578,44 @@ def _host_value(y, r):
 
 
 def _host_hvc(y, r):
-    return np.asarray(hv_contributions_host(np.asarray(y), np.asarray(r)), dtype=np.asarray(y).dtype)
+    return np.asarray(
+        hv_contributions_host(np.asarray(y), np.asarray(r)), dtype=np.asarray(y).dtype
+    )
 
 
 def _host_grad(y, r):
     return np.asarray(hv_gradient_host(np.asarray(y), np.asarray(r)), dtype=np.asarray(y).dtype)
 
 
-def _callback(fn, shape, y, r):
-    """``pure_callback`` returning ``fn(y, r)`` with ``y``'s float dtype.
+def _to_f64(bits) -> np.ndarray:
+    b = np.ascontiguousarray(np.asarray(bits, np.uint32))
+    return b.view(np.float64).reshape(b.shape[:-1])
 
-    float64 results travel as their raw bits (``uint32[..., 2]``): JAX canonicalises callback
-    outputs with the *callback thread's* x64 flag, which differs from the caller's when x64 was
-    enabled with the ``jax.enable_x64`` context manager.
+
+def _callback(fn, shape, y, r):
+    """``pure_callback`` computing ``fn(y, r)`` on the host with ``y``'s float dtype.
+
+    float64 operands and results travel as their raw bits (``uint32[..., 2]``): JAX converts
+    callback operands and results with the *callback thread's* x64 flag, which differs from the
+    caller's when x64 was turned on with the ``jax.enable_x64`` context manager (silently
+    rounding the points to float32).
     """
     if y.dtype == jnp.float64:
 
-        def bits(yy, rr):
-            out = np.ascontiguousarray(np.asarray(fn(yy, rr), np.float64).reshape(shape))
-            return out.view(np.uint32).reshape(*shape, 2)
+        def bits(yb, rb):
+            out = np.asarray(fn(_to_f64(yb), _to_f64(rb)), np.float64).reshape(shape)
+            return np.ascontiguousarray(out).view(np.uint32).reshape(*shape, 2)
 
         raw = jax.pure_callback(
-            bits, jax.ShapeDtypeStruct((*shape, 2), jnp.uint32), y, r, vmap_method="sequential"
+            bits,
+            jax.ShapeDtypeStruct((*shape, 2), jnp.uint32),
+            lax.bitcast_convert_type(y, jnp.uint32),
+            lax.bitcast_convert_type(r, jnp.uint32),
+            vmap_method="sequential",
         )
         return lax.bitcast_convert_type(raw, jnp.float64)
     return jax.pure_callback(
-        lambda yy, rr: np.asarray(fn(yy, rr), np.float32).reshape(shape),
+        lambda yy, rr: np.asarray(fn(np.asarray(yy), np.asarray(rr)), np.float32).reshape(shape),
         jax.ShapeDtypeStruct(shape, y.dtype),
         y,
         r,
@@ -583,7 +660,11 @@ def _hv_parts(y: Array, r: Array):
         return _hv2_parts(y, r)
     if m == 3:
         return _hv3_parts(y, r)
-    return _callback(_host_value, (), y, r), _callback(_host_grad, y.shape, y, r), _hvn_ref_grad(y, r)
+    return (
+        _callback(_host_value, (), y, r),
+        _callback(_host_grad, y.shape, y, r),
+        _hvn_ref_grad(y, r),
+    )
 
 
 @jax.custom_jvp
@@ -643,7 +724,8 @@ def hv_gradient(points, ref) -> Array:
       >>> import jax.numpy as jnp, paretojax as pj
       >>> from paretojax.metrics import hv_gradient
       >>> p = jnp.array([[0.2, 0.8], [0.5, 0.5], [0.8, 0.1]])
-      >>> hv_gradient(p, jnp.ones(2)).round(6).tolist()
+      >>> import numpy as np
+      >>> np.round(np.asarray(hv_gradient(p, jnp.ones(2)), np.float64), 6).tolist()
       [[-0.2, -0.3], [-0.3, -0.3], [-0.4, -0.2]]
     """
     y, r = _prepare(points, ref, "hv_gradient")
@@ -662,7 +744,8 @@ def hv_contributions(points, ref) -> Array:
     Example:
       >>> import jax.numpy as jnp, paretojax as pj
       >>> p = jnp.array([[0.2, 0.6, 0.7], [0.5, 0.3, 0.4], [0.7, 0.7, 0.1]])
-      >>> pj.hv_contributions(p, jnp.ones(3)).round(6).tolist()
+      >>> import numpy as np
+      >>> np.round(np.asarray(pj.hv_contributions(p, jnp.ones(3)), np.float64), 6).tolist()
       [0.036, 0.123, 0.027]
     """
     y, r = _prepare(points, ref, "hv_contributions")

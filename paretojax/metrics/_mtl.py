@@ -57,7 +57,7 @@ def _parse(results, baseline, higher_is_better, fname: str):
             f"{fname}: results, baseline and higher_is_better need the same (non-empty) tasks, "
             f"got {len(new)}, {len(base)} and {len(hib)}."
         )
-    for t, (b, n, h) in enumerate(zip(base, new, hib)):
+    for t, (b, n, h) in enumerate(zip(base, new, hib, strict=True)):
         if b.shape != n.shape or b.shape != h.shape or b.ndim != 1 or b.shape[0] == 0:
             raise ValueError(
                 f"{fname}: task {keys[t] if keys else t} has mismatched metric shapes "
@@ -86,7 +86,7 @@ def delta_m(results, baseline, higher_is_better) -> Array:
       -48.618
     """
     base, new, sign = _parse(results, baseline, higher_is_better, "delta_m")
-    rel = jnp.concatenate([s * (n - b) / b for b, n, s in zip(base, new, sign)])
+    rel = jnp.concatenate([s * (n - b) / b for b, n, s in zip(base, new, sign, strict=True)])
     return 100.0 * jnp.mean(rel)
 
 
@@ -104,5 +104,7 @@ def delta_p(results, baseline, higher_is_better) -> Array:
       0.739636
     """
     base, new, sign = _parse(results, baseline, higher_is_better, "delta_p")
-    per_task = jnp.stack([jnp.mean(s * (b - n) / b) for b, n, s in zip(base, new, sign)])
+    per_task = jnp.stack(
+        [jnp.mean(s * (b - n) / b) for b, n, s in zip(base, new, sign, strict=True)]
+    )
     return jnp.mean(per_task)

@@ -28,7 +28,10 @@ Flags where references disagree:
   LibMTL divides by ``‖g_w‖ + 1e-8`` there and returns an arbitrary direction.
 
 Scale: everything is computed on ``G / tr G`` (the weights are scale invariant); LibMTL applies its
-``1e-8`` at the raw scale, which changes its weights for gradients of norm ≲ 1e-4.
+``1e-8`` at the raw scale, which changes its weights for gradients of norm ≲ 1e-4. The factor is
+``λ = √φ/√(‖g_w‖² + ε)`` — consistent with the ε-smoothed inner problem, so that its optimality
+conditions make ``u`` non-conflicting for ``c ≥ 1`` — where LibMTL uses ``√φ/(‖g_w‖ + 1e-8)``
+(relative difference ``O(ε/‖g_w‖²)``).
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ __all__ = ["cagrad", "cagrad_weights", "cagrad_weighting"]
 _RESCALES = (0, 1, 2)
 
 
-def _resolve(c: float, rescale: int | None, torchjd: bool) -> int:
-    if not c >= 0.0:
+def _resolve(c: Any, rescale: int | None, torchjd: bool) -> int:
+    if isinstance(c, (int, float)) and not c >= 0.0:
         raise ValueError(f"cagrad: c must be a non-negative float, got {c}.")
     if rescale is None:
         rescale = 0 if torchjd else 1
@@ -80,7 +83,8 @@ def cagrad_weights(
       gram: ``[m, m]`` Gram matrix.
       losses, pref: ignored (``p = 1/m`` as in every reference).
       state: passed through (stateless).
-      c: radius factor of the ball around ``g₀`` (default ``0.5``, LibMTL / official).
+      c: radius factor of the ball around ``g₀`` (default ``0.5``, LibMTL / official); may be a
+        traced scalar (e.g. to ``vmap`` over c).
       rescale: ``0`` (×1), ``1`` (÷(1 + c²), default) or ``2`` (÷(1 + c)); ``0`` under ``torchjd``.
       torchjd: TorchJD behaviour (see module docstring).
       eps: the ``1e-8`` of the references inside the square roots (on the normalised problem).
@@ -109,13 +113,17 @@ def cagrad_weights(
         gn = jnp.where(tr < norm_eps, jnp.zeros_like(gn), gn)
         n0 = jnp.sqrt(jnp.maximum(p @ gn @ p, 0.0))
         sqrt_phi = c * n0
+        eps = 0.0  # TorchJD solves the exact problem (Clarabel)
     else:
         n0 = jnp.sqrt(jnp.maximum(p @ gn @ p, 0.0) + eps)
         sqrt_phi = c * n0 + eps
     b = gn @ p
     w_star = cagrad_qp(gn, b, sqrt_phi, eps=eps, num_iters=num_iters)
-    gw = jnp.sqrt(jnp.maximum(w_star @ gn @ w_star, 0.0))
-    lam = sqrt_phi / (gw if torchjd else gw + eps)
+    q = jnp.maximum(w_star @ gn @ w_star, 0.0)
+    gw = jnp.sqrt(q)
+    # λ = √φ/√(‖g_w‖² + ε), consistent with the smoothed inner problem, so that its KKT
+    # conditions give g_iᵀu ≥ μ exactly (non-conflicting for c ≥ 1). LibMTL: √φ/(‖g_w‖ + 1e-8).
+    lam = sqrt_phi / jnp.sqrt(jnp.maximum(q + eps, jnp.finfo(dtype).tiny))
     stationary = gw < norm_eps
     w = jnp.where(stationary, jnp.zeros((m,), dtype), p + lam * w_star)
     if rescale == 1:

@@ -63,8 +63,9 @@ def dualproj_weights(
     Example:
       >>> import jax.numpy as jnp
       >>> from paretojax.weighting._dualproj import dualproj_weights
-      >>> dualproj_weights(jnp.array([[18., -22.], [-22., 38.]]))[0].round(4)
-      Array([0.6109, 0.5   ], dtype=float32)
+      >>> out = dualproj_weights(jnp.array([[18., -22.], [-22., 38.]]))[0]
+      >>> [round(x, 4) for x in out.tolist()]
+      [0.6109, 0.5]
     """
     _check_hparams(norm_eps, reg_eps, solver, "dualproj")
     g = jnp.asarray(gram)
@@ -121,8 +122,9 @@ def dualproj(
       >>> import jax.numpy as jnp, paretojax as pj
       >>> jac = {"w": jnp.array([[-4., 1., 1.], [6., 1., 1.]])}
       >>> tx = pj.dualproj()
-      >>> tx.update(jac, tx.init({"w": jnp.zeros(3)}))[0]["w"].round(4)
-      Array([0.5563, 1.1109, 1.1109], dtype=float32)
+      >>> out = tx.update(jac, tx.init({"w": jnp.zeros(3)}))[0]["w"]
+      >>> [round(x, 4) for x in out.tolist()]
+      [0.5563, 1.1109, 1.1109]
     """
     return as_transform(
         dualproj_weighting(pref_vector, norm_eps, reg_eps, solver, max_iter), num_tasks

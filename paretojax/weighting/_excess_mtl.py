@@ -11,8 +11,8 @@ The first ``n_warmup_steps`` calls (default 1) only collect the baseline ``e⁰`
 keep the weights; afterwards an exponentiated-gradient step (Eq. 9) follows the relative excess
 risks:
 
-.. math:: w \leftarrow S\cdot\frac{w \odot \exp(η\, e/(e^0 + 10^{-7}))}{\sum_j w_j \exp(η\, e_j/(e^0_j + 10^{-7}))},
-   \qquad u = \sum_i w_i g_i.
+.. math:: r = \frac{e}{e^0 + 10^{-7}}, \qquad
+   w \leftarrow S\cdot\frac{w \odot \exp(η r)}{\sum_j w_j \exp(η r_j)}, \qquad u = \sum_i w_i g_i.
 
 Reference matched: LibMTL ``ExcessMTL.py`` (``w₀ = 1``, renormalised to ``S = m``,
 ``η = robust_step_size = 1e-2``, baseline = the first call). Flag ``variant="torchjd"``

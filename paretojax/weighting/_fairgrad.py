@@ -39,8 +39,8 @@ Array = jax.Array
 __all__ = ["fairgrad", "fairgrad_weights", "fairgrad_weighting"]
 
 
-def _check(alpha: float) -> None:
-    if not (isinstance(alpha, (int, float)) and alpha >= 0.0 and alpha < float("inf")):
+def _check(alpha: Any) -> None:
+    if isinstance(alpha, (int, float)) and not (0.0 <= alpha < float("inf")):
         raise ValueError(f"fairgrad: alpha must be a finite float ≥ 0, got {alpha!r}.")
 
 
@@ -60,7 +60,7 @@ def fairgrad_weights(
       gram: ``[m, m]`` Gram matrix.
       losses, pref: ignored.
       state: passed through (stateless).
-      alpha: fairness exponent α ≥ 0 (default ``1.0``; a static Python float).
+      alpha: fairness exponent α ≥ 0 (default ``1.0``); a Python float or a traced scalar.
       ridge: relative ridge ``δ`` of the root solve.
       num_iters: damped-Newton iterations.
 
@@ -78,11 +78,17 @@ def fairgrad_weights(
     g = _as_gram(gram, "fairgrad")
     m = g.shape[0]
     uniform = jnp.full((m,), 1.0 / m, g.dtype)
-    if alpha == 0.0:
-        return uniform, state
-    res = alpha_fair_root(g, float(alpha), ridge=ridge, num_iters=num_iters)
+    if isinstance(alpha, (int, float)):
+        if alpha == 0.0:
+            return uniform, state
+        res = alpha_fair_root(g, float(alpha), ridge=ridge, num_iters=num_iters)
+        zero = False
+    else:  # traced α (e.g. vmapped): α = 0 selected with `where`
+        zero = jnp.asarray(alpha) == 0
+        res = alpha_fair_root(g, jnp.where(zero, 1.0, alpha), ridge=ridge, num_iters=num_iters)
     w = jnp.where(res.ok, res.weights, uniform)
-    return jnp.where(res.stationary, jnp.zeros_like(w), w), state
+    w = jnp.where(res.stationary, jnp.zeros_like(w), w)
+    return jnp.where(zero, uniform, w), state
 
 
 def fairgrad_weighting(alpha: float = 1.0, ridge: float = 1e-8, num_iters: int = 30) -> Weighting:

@@ -89,7 +89,9 @@ def _check_pref_vector(pref_vector: Any, name: str) -> Array | None:
     return jnp.asarray(p, jnp.float32)
 
 
-def resolve_pref(pref: Array | None, pref_vector: Array | None, m: int, dtype: Any, name: str) -> Array:
+def resolve_pref(
+    pref: Array | None, pref_vector: Array | None, m: int, dtype: Any, name: str
+) -> Array:
     """The preference used: the call's ``pref`` if given, else ``pref_vector``, else ``1/m``."""
     if pref is not None:
         p = jnp.asarray(pref)
@@ -142,8 +144,9 @@ def upgrad_weights(
     Example:
       >>> import jax.numpy as jnp
       >>> from paretojax.weighting._upgrad import upgrad_weights
-      >>> upgrad_weights(jnp.array([[18., -22.], [-22., 38.]]))[0].round(4)
-      Array([1.1109, 0.7894], dtype=float32)
+      >>> out = upgrad_weights(jnp.array([[18., -22.], [-22., 38.]]))[0]
+      >>> [round(x, 4) for x in out.tolist()]
+      [1.1109, 0.7894]
     """
     _check_hparams(norm_eps, reg_eps, solver, "upgrad")
     g = jnp.asarray(gram)
@@ -201,10 +204,13 @@ def upgrad(
       >>> import jax.numpy as jnp, paretojax as pj
       >>> jac = {"w": jnp.array([[-4., 1., 1.], [6., 1., 1.]])}
       >>> tx = pj.upgrad()
-      >>> tx.update(jac, tx.init({"w": jnp.zeros(3)}))[0]["w"].round(4)
-      Array([0.2929, 1.9004, 1.9004], dtype=float32)
+      >>> out = tx.update(jac, tx.init({"w": jnp.zeros(3)}))[0]["w"]
+      >>> [round(x, 4) for x in out.tolist()]
+      [0.2929, 1.9004, 1.9004]
     """
-    return as_transform(upgrad_weighting(pref_vector, norm_eps, reg_eps, solver, max_iter), num_tasks)
+    return as_transform(
+        upgrad_weighting(pref_vector, norm_eps, reg_eps, solver, max_iter), num_tasks
+    )
 
 
 INFO = MethodInfo(
