@@ -78,6 +78,9 @@ from paretojax.balancing import (
     uw_weighting as uw_weighting,
     uw_weights as uw_weights,
 )
+from paretojax.core.boxqp import (
+    lower_bounded_qp as lower_bounded_qp,
+)
 from paretojax.core.jacobian import (
     combine as combine,
     gram as gram,
@@ -180,12 +183,34 @@ from paretojax.transforms import (
     weighting_transform as weighting_transform,
 )
 from paretojax.weighting import (
+    ExcessMTLState as ExcessMTLState,
+    MoCoState as MoCoState,
+    MoDoState as MoDoState,
+    SDMGradState as SDMGradState,
+    cross_batch_transform as cross_batch_transform,
+    cross_matrix as cross_matrix,
+    dualproj as dualproj,
+    dualproj_weighting as dualproj_weighting,
+    dualproj_weights as dualproj_weights,
+    excess_mtl as excess_mtl,
+    excess_mtl_init as excess_mtl_init,
+    excess_mtl_update as excess_mtl_update,
     linear as linear,
     linear_weighting as linear_weighting,
     linear_weights as linear_weights,
     mgda as mgda,
     mgda_weighting as mgda_weighting,
     mgda_weights as mgda_weights,
+    moco as moco,
+    moco_update as moco_update,
+    modo as modo,
+    modo_weights as modo_weights,
+    normalize_regularize as normalize_regularize,
+    sdmgrad as sdmgrad,
+    sdmgrad_weights as sdmgrad_weights,
+    upgrad as upgrad,
+    upgrad_weighting as upgrad_weighting,
+    upgrad_weights as upgrad_weights,
 )
 
 __version__ = "0.1.0"

@@ -25,7 +25,8 @@ class MethodInfo(NamedTuple):
         (or, for scalarizations, the scalar function).
       description: one line for ``paretojax list`` and the README table.
       reference: the paper and the reference implementation whose behaviour is matched.
-      requires: extra args the update needs, among ``"task_losses"``, ``"pref"``.
+      requires: extra args the update needs: ``"task_losses"``, ``"pref"``, or the names of
+        further mini-batch Jacobians (e.g. ``"jac1"``, ``"jac2"`` for MoDo / SDMGrad).
       example_kwargs: hyperparameters that build a working instance for ``num_tasks=m``; a
         callable ``m -> dict`` when they depend on m (used by the tests, the CLI and the bench).
       properties: claimed properties tested by the conformance battery: ``"NC"`` non-conflicting,

@@ -181,8 +181,11 @@ def test_non_conflicting(info):
     for rank in (1, 2, 3):
         for _ in range(5):
             j = random_jacobian(rng, M, D, rank=rank)
-            u, _ = _run(info, j)
-            assert np.all(j @ u >= -4e-4 * max(1.0, np.abs(j).max() ** 2)), info.name
+            u, state = _run(info, j)
+            # TorchJD's ridge (G/tr G + 1e-4 I) only guarantees Ju ≥ −1e-4·tr(G)·max|w|.
+            w = getattr(state, "weights", None)
+            slack = 0.0 if w is None else 1e-4 * np.trace(j @ j.T) * np.abs(np.asarray(w)).max()
+            assert np.all(j @ u >= -4e-4 * max(1.0, np.abs(j).max() ** 2) - slack), info.name
 
 
 @pytest.mark.parametrize("info", [i for i in INFOS if "PI" in i.properties], ids=lambda i: i.name)

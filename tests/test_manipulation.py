@@ -77,6 +77,13 @@ def test_pcgrad_matches_row_reference_and_keys():
         u_again, _ = step(_split(j), st)  # same key ⇒ same output
         np.testing.assert_array_equal(_flat(u_again), _flat(u))
         st = st_new
+    # Seeds: ints (Python or NumPy), typed keys and raw uint32 keys give the same stream.
+    k0 = pcgrad(seed=np.int64(7)).init(None).inner.key
+    for seed in (7, jax.random.key(7), jax.random.PRNGKey(7)):
+        np.testing.assert_array_equal(jax.random.key_data(pcgrad(seed=seed).init(None).inner.key),
+                                      jax.random.key_data(k0))
+    with pytest.raises(ValueError, match="seed"):
+        pcgrad(seed="7")
     # Different seeds give different orders (m = 5: the update depends on the order).
     j = random_jacobian(rng, m, d, rank=2)
     outs = {tuple(np.round(_flat(pcgrad(seed=s).update(_split(j), pcgrad(seed=s).init(None))[0]),

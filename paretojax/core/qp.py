@@ -5,8 +5,9 @@ r"""Compiled min-norm QP on the simplex (the MGDA inner problem, METHODS.md §2 
 
 i.e. the point of minimum norm in the convex hull of the task gradients ``g_i`` given only their
 Gram matrix ``G = J Jᵀ`` (Désidéri 2012; Sener & Koltun 2018). Everything here is pure ``jnp``
-with static shapes and bounded loops, so it runs under ``jit`` and ``vmap`` (batches of Gram
-matrices ``[..., m, m]`` are solved by an internal ``vmap``).
+with static shapes and bounded loops, so it runs under ``jit`` and ``vmap``; batches of Gram
+matrices ``[..., m, m]`` are solved in one call (the default solver runs one loop over the whole
+batch, and ``jax.vmap(min_norm)`` is folded into that batch by a batching rule).
 
 Solvers (``min_norm(..., solver=...)``):
 
@@ -161,8 +162,8 @@ def _wolfe_run(g: Array, max_iter: int, tol: float) -> _WolfeState:
     loop is bounded by ``max_iter``. Rank-one updates of an ill-conditioned inverse lose
     accuracy (mostly in float32); when a non-optimal point cannot progress (no decrease of
     ``λᵀGλ`` between major cycles, or a vanishing Schur complement) ``M`` is refactorised
-    from scratch once (a batched inverse of at most ``_REFRESH_K`` problems per iteration,
-    inside a ``lax.cond``), and a second stall stops. At the end, the affine minimiser of the
+    from scratch once (a batched Cholesky inverse of at most ``_REFRESH_K`` problems per
+    iteration, inside a ``lax.cond``), and a second stall stops. At the end, the affine minimiser of the
     final corral is polished by fixed-precision iterative refinement.
     """
     m, _, B = g.shape
@@ -623,7 +624,7 @@ def min_norm(
     ``(Gw)_i ≥ wᵀGw`` for all i with equality on ``supp(w)`` (see :func:`kkt_residual`).
 
     * m = 1 → ``[1]``; m = 2 → closed form ``γ = (G₂₂ − G₁₂)/(G₁₁ + G₂₂ − 2G₁₂)`` clipped to
-      [0, 1] (0/0 → ½) for the ``active_set`` and ``exact`` solvers.
+      [0, 1] (0/0 → ½) in the default solver (``exact`` agrees).
     * ``solver="active_set"`` (default): Wolfe's minimum-norm-point algorithm in Gram space on
       ``G/tr(G)`` with O(m²) inverse updates per iteration; stops when
       ``wᵀGw − min_i (Gw)_i ≤ tol·tr(G)``, which certifies ``f(w) − f* ≤ 2·tol·tr(G)``. Exact to
@@ -631,7 +632,9 @@ def min_norm(
       goes through an implicit KKT ``custom_vjp`` on the support (exact when the support is
       stable, i.e. strict complementarity). Defaults: ``tol`` 1e-13 (float64) / 1e-6
       (float32); ``max_iter = 4m + 10`` (one iteration adds or removes one vertex; typical runs
-      take about twice the support size).
+      take about twice the support size). float32 inputs are solved in float32: the objective
+      is then typically within 1e-7 (relative) of the float64 optimum, worst seen ~1e-5 on
+      Gram matrices with condition number 1e4–1e8.
     * ``solver="frank_wolfe"``: TorchJD ``MGDAWeighting`` parity (w = 1/m, 100 FW steps with
       exact line search, stop after the first step with γ < 1e-3). Inaccurate on interior
       optima (about 2e-3 on G3).
@@ -647,11 +650,13 @@ def min_norm(
 
     ``max_iter`` and ``tol`` only apply to ``active_set``. All solvers return the uniform weights
     ``1/m`` for a zero Gram matrix (TorchJD would return ``e₁``, LibMTL ``[0.999, 0.001, 0…]``;
-    the update ``Jᵀw`` is zero either way) and NaN weights for a non-finite one.
+    the update ``Jᵀw`` is zero either way) and NaN weights for a non-finite one. Reverse-mode
+    differentiation: ``active_set`` (implicit, above), ``frank_wolfe`` and ``exact`` (through
+    their unrolled computations); ``pgd`` is not differentiable (early-exit ``while_loop``).
 
     Args:
       gram: ``[..., m, m]`` symmetric positive semi-definite Gram matrices; leading axes are
-        batch axes (solved with an internal ``vmap``).
+        batch axes, all solved in one compiled call (one compilation per batch size).
       solver: one of ``"active_set"``, ``"frank_wolfe"``, ``"pgd"``, ``"exact"``.
       max_iter: iteration cap of the active-set solver (static).
       tol: stationarity tolerance of the active-set solver, relative to ``tr(G)`` (static).
@@ -662,11 +667,13 @@ def min_norm(
     Example:
       >>> import jax.numpy as jnp, paretojax as pj
       >>> G = jnp.array([[18.0, -22.0], [-22.0, 38.0]])
-      >>> pj.min_norm(G).round(4)
-      Array([0.6, 0.4], dtype=float32)
+      >>> [round(float(x), 4) for x in pj.min_norm(G)]
+      [0.6, 0.4]
       >>> G3 = jnp.array([[17.0, -12.0, 3.0], [-12.0, 10.25, -3.5], [3.0, -3.5, 5.25]])
-      >>> pj.min_norm(G3).round(4)
-      Array([0.3225, 0.4785, 0.199 ], dtype=float32)
+      >>> [round(float(x), 4) for x in pj.min_norm(G3)]
+      [0.3225, 0.4785, 0.199]
+      >>> pj.min_norm(jnp.stack([G3, 2.0 * G3])).shape  # batched
+      (2, 3)
     """
     if solver not in SOLVERS:
         raise ValueError(f"min_norm: solver must be one of {SOLVERS}, got {solver!r}.")

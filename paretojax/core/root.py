@@ -113,7 +113,8 @@ def alpha_fair_root(
         (whose rounding limits the residual on ill-conditioned ``G``).
 
     Returns:
-      :class:`RootResult` ``(weights, residual, ok, stationary)``; ``weights`` solves the raw problem
+      :class:`RootResult` ``(weights, residual, ok, stationary)``; ``weights`` solves the raw
+      problem
       ``(G + δ tr(G) I) w = w^{-1/α}``.
 
     Example:

@@ -33,6 +33,7 @@ structural properties instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -118,6 +119,12 @@ def graddrop_update(
     """
     f = _identity if f is None else f
     m = _num_tasks(jac)
+    leak_v = _leak_vector(leak, m, jnp.float32)
+    return _rows(jac, key, leak_v, f)
+
+
+@partial(jax.jit, static_argnums=3)
+def _rows(jac: PyTree, key: Array, leak: Array, f: Callable[[Array], Array]) -> PyTree:
     leaves, treedef = jax.tree_util.tree_flatten(jac)
     keys = jax.random.split(key, len(leaves))
     out = []
@@ -125,8 +132,7 @@ def graddrop_update(
         dtype = accumulation_dtype(leaf.dtype)
         x = leaf.astype(dtype)
         u = jax.random.uniform(k, leaf.shape[1:], dtype)
-        lk = _leak_vector(leak, m, dtype)
-        out.append(_drop_leaf(x, x, u, lk, f, 0.0).astype(leaf.dtype))
+        out.append(_drop_leaf(x, x, u, leak.astype(dtype), f, 0.0).astype(leaf.dtype))
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -155,22 +161,31 @@ def graddrop_feature_grad(
     m = _num_tasks(feature_jac)
     j_leaves, treedef = jax.tree_util.tree_flatten(feature_jac)
     z_leaves = treedef.flatten_up_to(features)
-    keys = jax.random.split(key, len(j_leaves))
-    out = []
-    for k, jl, zl in zip(keys, j_leaves, z_leaves, strict=True):
+    for jl, zl in zip(j_leaves, z_leaves, strict=True):
         if jl.ndim < 2 or jl.shape[1:] != jnp.shape(zl):
             raise ValueError(
                 "graddrop (feature mode): each Jacobian leaf must be (m, batch, *features) with "
                 f"(batch, *features) equal to the feature shape; got {jl.shape} and "
                 f"{jnp.shape(zl)}."
             )
+    leak_v = _leak_vector(leak, m, jnp.float32)
+    out = _features(j_leaves, z_leaves, key, leak_v, f, float(eps))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+@partial(jax.jit, static_argnums=(4, 5))
+def _features(
+    j_leaves: list, z_leaves: list, key: Array, leak: Array, f: Callable[[Array], Array], eps: float
+) -> list:
+    keys = jax.random.split(key, len(j_leaves))
+    out = []
+    for k, jl, zl in zip(keys, j_leaves, z_leaves, strict=True):
         dtype = accumulation_dtype(jl.dtype)
         x = jl.astype(dtype)
         signal = jnp.sum(x * jnp.sign(jnp.asarray(zl, dtype))[None], axis=1)  # (m, *features)
         u = jax.random.uniform(k, signal.shape[1:], dtype)
-        lk = _leak_vector(leak, m, dtype)
-        out.append(_drop_leaf(signal, x, u, lk, f, eps).astype(jl.dtype))
-    return jax.tree_util.tree_unflatten(treedef, out)
+        out.append(_drop_leaf(signal, x, u, leak.astype(dtype), f, eps).astype(jl.dtype))
+    return out
 
 
 def graddrop(

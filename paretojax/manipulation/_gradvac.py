@@ -113,17 +113,21 @@ def _vaccine_row(
     m = g.shape[0]
     diag = jnp.maximum(jnp.diagonal(g), 0.0)
 
+    idx = jnp.arange(m)
+
     def step(pos: int, carry: tuple[Array, Array]) -> tuple[Array, Array]:
+        # One-hot selections instead of gathers/scatters: the vmapped loop compiles faster.
         c, ph = carry
         j = order[pos]
+        ej = (idx == j).astype(g.dtype)
         cg = c @ g
-        dot = cg[j]
+        dot = cg @ ej
         norm_i = jnp.sqrt(jnp.maximum(cg @ c, 0.0))
-        norm_j = jnp.sqrt(diag[j])
+        norm_j = jnp.sqrt(diag @ ej)
         # |φ| ≤ 1 mathematically; in the Gram form ‖g_i^{pc}‖² = c_i G c_iᵀ suffers cancellation
         # when g_i^{pc} is nearly zero (float32), so clip to keep φ and φ̂ valid cosines.
         phi = jnp.clip(dot / (norm_i * norm_j + eps), -1.0, 1.0)
-        hat = ph[j]
+        hat = ph @ ej
         other = j != i
         correct = other & (phi < hat)
         s_phi = jnp.sqrt(jnp.maximum(1.0 - phi * phi, 0.0))
@@ -132,12 +136,12 @@ def _vaccine_row(
         safe = den > 0
         w = norm_i * (hat * s_phi - phi * s_hat) / jnp.where(safe, den, 1.0)
         w = jnp.where(correct & safe, w, 0.0)
-        c = c.at[j].add(w)
+        c = c + w * ej
         upd = other if ema == "always" else correct
-        ph = ph.at[j].set(jnp.where(upd, (1.0 - beta) * hat + beta * phi, hat))
+        ph = jnp.where(upd & (idx == j), (1.0 - beta) * hat + beta * phi, ph)
         return c, ph
 
-    c0 = jnp.zeros((m,), g.dtype).at[i].set(1.0)
+    c0 = (idx == i).astype(g.dtype)
     return lax.fori_loop(0, m, step, (c0, phi_i))
 
 

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 
@@ -48,13 +49,13 @@ class PCGradState(NamedTuple):
 
 def make_key(seed: Any) -> Array:
     """A typed PRNG key from an int seed, a typed key or a raw ``uint32[2]`` key."""
-    if isinstance(seed, int):
-        return jax.random.key(seed)
-    arr = jnp.asarray(seed) if not hasattr(seed, "dtype") else seed
-    if jnp.issubdtype(arr.dtype, jax.dtypes.prng_key):
-        return arr
-    if arr.dtype == jnp.uint32 and arr.shape == (2,):
-        return jax.random.wrap_key_data(arr)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return jax.random.key(int(seed))
+    dtype = getattr(seed, "dtype", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return seed
+    if dtype == jnp.uint32 and jnp.shape(seed) == (2,):
+        return jax.random.wrap_key_data(jnp.asarray(seed))
     raise ValueError(f"seed must be an int or a PRNG key, got {seed!r}.")
 
 

@@ -23,9 +23,11 @@ Flags where references disagree:
 * ``torchjd=True`` — TorchJD ``CAGrad``: ``rescale = 0``; ``G`` trace-normalised, and set to zero
   when ``tr G < norm_eps`` (TorchJD's absolute threshold, so tiny gradients give a zero update);
   no ``ε`` in ``‖g₀‖``.
-* both modes: when ``‖g_w‖ < norm_eps`` on the trace-normalised problem (a numerically
-  Pareto-stationary point where ``g_w/‖g_w‖`` is solver noise) the weights are zero, as in TorchJD.
-  LibMTL divides by ``‖g_w‖ + 1e-8`` there and returns an arbitrary direction.
+* degenerate inner optimum, ``‖g_w‖ < norm_eps`` on the trace-normalised problem (then
+  ``f* ≈ 0`` and ``g_w/‖g_w‖`` is solver noise; LibMTL divides by ``‖g_w‖ + 1e-8`` and returns an
+  arbitrary direction): every ``u`` of the ball with ``min_i g_iᵀu ≥ 0`` is optimal. Default: the
+  centre ``g₀`` (weights ``p``, rescaled) when it conflicts with no task — e.g. when one task's
+  gradient is zero — else zero (a Pareto-stationary point). ``torchjd=True``: zero, as TorchJD.
 
 Scale: everything is computed on ``G / tr G`` (the weights are scale invariant); LibMTL applies its
 ``1e-8`` at the raw scale, which changes its weights for gradients of norm ≲ 1e-4. The factor is
@@ -88,7 +90,8 @@ def cagrad_weights(
       rescale: ``0`` (×1), ``1`` (÷(1 + c²), default) or ``2`` (÷(1 + c)); ``0`` under ``torchjd``.
       torchjd: TorchJD behaviour (see module docstring).
       eps: the ``1e-8`` of the references inside the square roots (on the normalised problem).
-      norm_eps: threshold on ``‖g_w‖`` (normalised) below which the weights are zero.
+      norm_eps: threshold on ``‖g_w‖`` (normalised) below which the inner optimum is treated
+        as degenerate (see the module docstring).
       num_iters: projected-gradient iterations of the K4 solver (m > 2).
 
     Returns:
@@ -124,8 +127,18 @@ def cagrad_weights(
     # λ = √φ/√(‖g_w‖² + ε), consistent with the smoothed inner problem, so that its KKT
     # conditions give g_iᵀu ≥ μ exactly (non-conflicting for c ≥ 1). LibMTL: √φ/(‖g_w‖ + 1e-8).
     lam = sqrt_phi / jnp.sqrt(jnp.maximum(q + eps, jnp.finfo(dtype).tiny))
-    stationary = gw < norm_eps
-    w = jnp.where(stationary, jnp.zeros((m,), dtype), p + lam * w_star)
+    w = p + lam * w_star
+    # Degenerate inner optimum (‖g_w‖ ≈ 0, so f* ≈ 0 and g_w/‖g_w‖ is solver noise): any u in the
+    # ball with min_i g_iᵀu ≥ 0 is optimal. Default: the ball's centre g₀ when it conflicts with
+    # no task (e.g. a task with a zero gradient), else 0 (Pareto stationary). TorchJD: always 0.
+    degenerate = gw < norm_eps
+    if torchjd:
+        fallback = jnp.zeros((m,), dtype)
+    else:
+        gp = gn @ p
+        tol = 10.0 * float(jnp.finfo(dtype).eps) * jnp.max(jnp.abs(gn))
+        fallback = jnp.where(jnp.min(gp) >= -tol, p, jnp.zeros((m,), dtype))
+    w = jnp.where(degenerate, fallback, w)
     if rescale == 1:
         w = w / (1.0 + c**2)
     elif rescale == 2:

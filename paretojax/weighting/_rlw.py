@@ -45,10 +45,10 @@ class RLWState(NamedTuple):
     key: Array
 
 
-def _check(dist: str, concentration: float) -> None:
+def _check(dist: str, concentration: Any) -> None:
     if dist not in DISTS:
         raise ValueError(f"rlw: dist must be one of {DISTS}, got {dist!r}.")
-    if not concentration > 0.0:
+    if isinstance(concentration, (int, float)) and not concentration > 0.0:
         raise ValueError(f"rlw: concentration must be > 0, got {concentration}.")
 
 
@@ -57,10 +57,10 @@ def rlw_init(key: Array | None = None, seed: int = 0) -> RLWState:
     return RLWState(key=jax.random.key(seed) if key is None else key)
 
 
-def _sample(key: Array, m: int, dist: str, concentration: float, dtype: Any) -> Array:
+def _sample(key: Array, m: int, dist: str, concentration: Any, dtype: Any) -> Array:
     if dist == "normal":
         return jax.nn.softmax(jax.random.normal(key, (m,), dtype))
-    alpha = jnp.full((m,), concentration, dtype)
+    alpha = jnp.full((m,), 1.0, dtype) * jnp.asarray(concentration, dtype)
     w = jax.random.dirichlet(key, alpha, dtype=dtype)
     if dist == "dirichlet_softmax":
         return jax.nn.softmax(w)
@@ -87,7 +87,7 @@ def rlw_weights(
       state: :class:`RLWState` (``None``: ``rlw_init()``).
       dist: ``"normal"`` (softmax of N(0, I), default), ``"dirichlet"`` or
         ``"dirichlet_softmax"`` (LibMTL's Dirichlet option).
-      concentration: Dirichlet concentration β.
+      concentration: Dirichlet concentration β (a float or a traced scalar).
 
     Returns:
       ``(weights[m], new_state)``.

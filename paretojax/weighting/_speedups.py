@@ -23,8 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from paretojax.core.jacobian import gram as _gram
-from paretojax.core.jacobian import value_and_jacobian
+from paretojax.core.jacobian import gram as _gram, value_and_jacobian
 from paretojax.registry import MethodInfo
 from paretojax.transforms import Weighting, as_transform
 from paretojax.weighting._cr_mogm import _check_weighting, _inner_init
