@@ -93,6 +93,8 @@ from paretojax.core.lp import (
     solve_qp as solve_qp,
 )
 from paretojax.core.qp import (
+    KKTResidual as KKTResidual,
+    kkt_residual as kkt_residual,
     min_norm as min_norm,
 )
 from paretojax.core.riesz import (
