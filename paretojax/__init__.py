@@ -81,6 +81,9 @@ from paretojax.balancing import (
 from paretojax.core.boxqp import (
     lower_bounded_qp as lower_bounded_qp,
 )
+from paretojax.core.cagrad_qp import (
+    cagrad_qp as cagrad_qp,
+)
 from paretojax.core.jacobian import (
     combine as combine,
     gram as gram,
@@ -99,6 +102,9 @@ from paretojax.core.qp import (
 )
 from paretojax.core.riesz import (
     riesz_prefs as riesz_prefs,
+)
+from paretojax.core.root import (
+    alpha_fair_root as alpha_fair_root,
 )
 from paretojax.core.simplex import (
     das_dennis as das_dennis,
@@ -185,10 +191,26 @@ from paretojax.transforms import (
     weighting_transform as weighting_transform,
 )
 from paretojax.weighting import (
+    CRMOGMState as CRMOGMState,
     ExcessMTLState as ExcessMTLState,
     MoCoState as MoCoState,
     MoDoState as MoDoState,
+    NashMTLState as NashMTLState,
+    PeriodicState as PeriodicState,
+    RLWState as RLWState,
     SDMGradState as SDMGradState,
+    TaskSubsetState as TaskSubsetState,
+    aligned_mtl as aligned_mtl,
+    aligned_mtl_weighting as aligned_mtl_weighting,
+    aligned_mtl_weights as aligned_mtl_weights,
+    cagrad as cagrad,
+    cagrad_weighting as cagrad_weighting,
+    cagrad_weights as cagrad_weights,
+    config as config,
+    config_weighting as config_weighting,
+    config_weights as config_weights,
+    cr_mogm as cr_mogm,
+    cr_mogm_weighting as cr_mogm_weighting,
     cross_batch_transform as cross_batch_transform,
     cross_matrix as cross_matrix,
     dualproj as dualproj,
@@ -197,6 +219,16 @@ from paretojax.weighting import (
     excess_mtl as excess_mtl,
     excess_mtl_init as excess_mtl_init,
     excess_mtl_update as excess_mtl_update,
+    fairgrad as fairgrad,
+    fairgrad_weighting as fairgrad_weighting,
+    fairgrad_weights as fairgrad_weights,
+    feature_level_weights as feature_level_weights,
+    imtl_g as imtl_g,
+    imtl_g_weighting as imtl_g_weighting,
+    imtl_g_weights as imtl_g_weights,
+    krum as krum,
+    krum_weighting as krum_weighting,
+    krum_weights as krum_weights,
     linear as linear,
     linear_weighting as linear_weighting,
     linear_weights as linear_weights,
@@ -207,9 +239,23 @@ from paretojax.weighting import (
     moco_update as moco_update,
     modo as modo,
     modo_weights as modo_weights,
+    nash_mtl as nash_mtl,
+    nash_mtl_init as nash_mtl_init,
+    nash_mtl_weighting as nash_mtl_weighting,
+    nash_mtl_weights as nash_mtl_weights,
     normalize_regularize as normalize_regularize,
+    periodic as periodic,
+    periodic_weighting as periodic_weighting,
+    rlw as rlw,
+    rlw_init as rlw_init,
+    rlw_loss as rlw_loss,
+    rlw_weighting as rlw_weighting,
+    rlw_weights as rlw_weights,
+    sample_task_subset as sample_task_subset,
     sdmgrad as sdmgrad,
     sdmgrad_weights as sdmgrad_weights,
+    task_subsets as task_subsets,
+    task_subsets_weighting as task_subsets_weighting,
     upgrad as upgrad,
     upgrad_weighting as upgrad_weighting,
     upgrad_weights as upgrad_weights,

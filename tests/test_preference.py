@@ -61,16 +61,19 @@ def _random_instances(rng, n, m, d, near_ray_frac=0.3):
     return Gs, fs, ps
 
 
-@pytest.mark.parametrize("m", [2, 3, 5])
+_EPO_LP = jax.jit(jax.vmap(lambda g, f, p, rel: epo_weights(g, f, pref=p, relaxed=rel)[0]))
+
+
+@pytest.mark.parametrize("m", [2, 4])
 def test_epo_lp_matches_highs(x64, m):
     rng = np.random.default_rng(m)
     Gs, fs, ps = _random_instances(rng, N_CASES, m, 7)
-    w = jax.jit(jax.vmap(lambda g, f, p: epo_weights(g, f, pref=p)[0]))(Gs, fs, ps)
-    w = np.asarray(w)
+    rel = np.arange(N_CASES) % 4 == 0  # every 4th instance: the relaxed descent LP
+    w = np.asarray(_EPO_LP(Gs, fs, ps, rel))
     worst, modes = 0.0, set()
     for k in range(N_CASES):
-        c, A, b, mode = _epo_lp_numpy(Gs[k], fs[k], ps[k])
-        modes.add(mode)
+        c, A, b, mode = _epo_lp_numpy(Gs[k], fs[k], ps[k], relaxed=bool(rel[k]))
+        modes.add((mode, bool(rel[k]) and mode == "dom"))
         res = linprog(c, A_ub=A, b_ub=b, A_eq=np.ones((1, m)), b_eq=[1.0], bounds=(0, None),
                       method="highs")
         if res.status != 0:  # infeasible → documented fallback p/Σp
@@ -81,57 +84,45 @@ def test_epo_lp_matches_highs(x64, m):
         viol = np.max(A @ w[k] - b, initial=0.0) / max(1.0, np.abs(A).max())
         worst = max(worst, abs(gap), viol)
         assert abs(w[k].sum() - 1) < 1e-9 and w[k].min() >= 0
-    assert modes == {"bal", "dom"}
+    assert {("bal", False), ("dom", False), ("dom", True)} <= modes
+    print(f"EPO LP m={m}: worst relative objective gap / violation vs HiGHS {worst:.2e}")
     assert worst < 1e-6, worst
+    # weights are invariant to the scale of G (the LP is homogeneous in C)
+    np.testing.assert_allclose(_EPO_LP(1e4 * Gs, fs, ps, rel), w, atol=1e-6)
 
 
-def test_epo_relaxed_lp_matches_highs(x64):
-    rng = np.random.default_rng(7)
-    m = 3
-    Gs, fs, ps = _random_instances(rng, 60, m, 5, near_ray_frac=1.0)
-    w = np.asarray(jax.vmap(lambda g, f, p: epo_weights(g, f, pref=p, relaxed=True)[0])(Gs, fs, ps))
-    for k in range(60):
-        c, A, b, mode = _epo_lp_numpy(Gs[k], fs[k], ps[k], relaxed=True)
-        assert mode == "dom"
-        res = linprog(c, A_ub=A, b_ub=b, A_eq=np.ones((1, m)), b_eq=[1.0], bounds=(0, None))
-        assert res.status == 0
-        assert abs(c @ w[k] - res.fun) <= 1e-6 * max(1.0, abs(res.fun))
-
-
-def test_epo_golden_balance_and_descent(x64):
+def test_golden_epo_balance_descent_and_pmgda_on_ray(x64):
+    g = jnp.broadcast_to(jnp.asarray(G_BASE), (3, 2, 2))
+    fs = jnp.array([[0.5, 0.1], [0.3, 0.3], [0.3, 0.3]])
+    ps = jnp.full((3, 2), 0.5)
+    both = jax.jit(jax.vmap(lambda g, f, p: (epo_weights(g, f, pref=p)[0],
+                                             pmgda_weights(g, f, pref=p)[0])))
+    we, wp = both(g, fs, ps)
     # f/p non-uniform: balance pushes only the objective with the larger f/p (vertex e_1).
-    w, _ = epo_weights(jnp.asarray(G_BASE), jnp.array([0.5, 0.1]), pref=jnp.array([0.5, 0.5]))
-    np.testing.assert_allclose(w, [1.0, 0.0], atol=1e-8)
+    np.testing.assert_allclose(we[0], [1.0, 0.0], atol=1e-8)
     # f ∝ p: descent LP max 1ᵀGα s.t. Gα ≥ 0 → (Gα)₁ = 0 → α₁ = 22/40 = 0.55.
-    w, _ = epo_weights(jnp.asarray(G_BASE), jnp.array([0.3, 0.3]), pref=jnp.array([0.5, 0.5]))
-    np.testing.assert_allclose(w, [0.55, 0.45], atol=1e-8)
+    np.testing.assert_allclose(we[1], [0.55, 0.45], atol=1e-8)
+    # PMGDA on the ray (h = 0 < h_eps) is MGDA: γ = (38 + 22)/(18 + 38 + 44) = 0.6
+    np.testing.assert_allclose(wp[2], [0.6, 0.4], atol=1e-8)
 
 
-def test_epo_degenerate_inputs_no_nan():
-    p = jnp.array([0.3, 0.7])
-    cases = [
-        (jnp.zeros((2, 2)), jnp.array([0.5, 0.2])),
-        (jnp.ones((2, 2)), jnp.array([0.5, 0.2])),  # duplicate gradients
-        (1e8 * jnp.asarray(G_BASE, jnp.float32), jnp.array([0.5, 0.2])),
-        (1e-8 * jnp.asarray(G_BASE, jnp.float32), jnp.array([0.5, 0.2])),
-        (jnp.asarray(G_BASE, jnp.float32), jnp.array([0.0, 0.0])),
-        (jnp.asarray(G_BASE, jnp.float32), jnp.array([-1.0, 0.2])),
-    ]
-    for g, f in cases:
-        w, _ = epo_weights(g, f, pref=p)
-        assert bool(jnp.all(jnp.isfinite(w))) and abs(float(jnp.sum(w)) - 1) < 1e-4
-        w, _ = pmgda_weights(g, f, pref=p)
-        assert bool(jnp.all(jnp.isfinite(w)))
+_EPO_B = jax.jit(jax.vmap(lambda g, f, p: epo_weights(g, f, pref=p)[0]))
+_PMGDA_B = jax.jit(jax.vmap(lambda g, f, p: pmgda_weights(g, f, pref=p)[0]))
+
+
+def test_degenerate_inputs_no_nan():
+    gb = jnp.asarray(G_BASE, jnp.float32)
+    gs = jnp.stack([jnp.zeros((2, 2)), jnp.ones((2, 2)), 1e8 * gb, 1e-8 * gb, gb, gb, gb])
+    fs = jnp.array([[0.5, 0.2]] * 4 + [[0.0, 0.0], [-1.0, 0.2], [1e-8, 1e-8]])
+    ps = jnp.broadcast_to(jnp.array([0.3, 0.7]), fs.shape)
+    w = _EPO_B(gs, fs, ps)
+    assert bool(jnp.all(jnp.isfinite(w)))
+    np.testing.assert_allclose(jnp.sum(w, axis=1), 1.0, atol=1e-4)
+    assert bool(jnp.all(jnp.isfinite(_PMGDA_B(gs, fs, ps))))
     # m = 1
-    assert float(epo_weights(jnp.eye(1), jnp.array([0.4]), pref=jnp.ones(1))[0][0]) == pytest.approx(1.0)
-    assert float(pmgda_weights(jnp.eye(1), jnp.array([0.4]), pref=jnp.ones(1))[0][0]) == pytest.approx(1.0)
-
-
-def test_epo_scale_invariance_of_weights(x64):
-    rng = np.random.default_rng(3)
-    Gs, fs, ps = _random_instances(rng, 30, 3, 6)
-    f = jax.vmap(lambda g, f, p: epo_weights(g, f, pref=p)[0])
-    np.testing.assert_allclose(f(Gs, fs, ps), f(1e4 * Gs, fs, ps), atol=1e-6)
+    one = jax.jit(lambda g, f, p: (epo_weights(g, f, pref=p)[0], pmgda_weights(g, f, pref=p)[0]))
+    we, wp = one(jnp.eye(1), jnp.array([0.4]), jnp.ones(1))
+    assert float(we[0]) == pytest.approx(1.0) and float(wp[0]) == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------- PMGDA LP vs HiGHS
@@ -158,7 +149,7 @@ def _pmgda_lp_numpy(J, f, p, sigma):
     return res, c, nr
 
 
-@pytest.mark.parametrize("m", [2, 3, 4])
+@pytest.mark.parametrize("m", [2, 4])
 def test_pmgda_lp_matches_highs(x64, m):
     rng = np.random.default_rng(10 + m)
     n = N_CASES
@@ -173,7 +164,7 @@ def test_pmgda_lp_matches_highs(x64, m):
         return mu, t, conv
 
     mu, t, conv = jax.jit(jax.vmap(one))(Gs, fs, ps)
-    w = np.asarray(jax.vmap(lambda g, f, p: pmgda_weights(g, f, pref=p)[0])(Gs, fs, ps))
+    w = np.asarray(_PMGDA_B(Gs, fs, ps))
     worst, n_ok = 0.0, 0
     for k in range(n):
         res, c, nr = _pmgda_lp_numpy(Js[k], fs[k], ps[k], 0.95)
@@ -190,27 +181,24 @@ def test_pmgda_lp_matches_highs(x64, m):
             alpha = mk[:m] / nr[:m] + mk[m] / nr[m] * c
             np.testing.assert_allclose(w[k], alpha, rtol=1e-8, atol=1e-10)
     assert n_ok >= n // 2
+    print(f"PMGDA LP m={m}: worst |t - t_HiGHS| / max‖r‖ = {worst:.2e} ({n_ok} feasible)")
     assert worst < 1e-7, worst
 
 
-def test_pmgda_on_ray_is_mgda(x64):
-    g = jnp.asarray(G_BASE)
-    w, _ = pmgda_weights(g, jnp.array([0.3, 0.3]), pref=jnp.array([0.5, 0.5]))
-    # MGDA on G_base: γ = (38 + 22)/(18 + 38 + 44) = 0.6
-    np.testing.assert_allclose(w, [0.6, 0.4], atol=1e-8)
-
-
-def test_pmgda_correction_reduces_constraint(x64):
-    # the direction d = Jᵀα must decrease h to first order: ∇hᵀd > 0
+def test_pmgda_correction_reduces_constraint():
+    # the direction d = Jᵀα must decrease h to first order (∇hᵀd > 0) whenever h ≥ h_eps
     rng = np.random.default_rng(5)
-    for _ in range(20):
-        J = rng.normal(size=(3, 8))
-        f = rng.uniform(0.2, 1.0, 3)
-        p = rng.dirichlet(np.ones(3))
-        w, _ = pmgda_weights(jnp.asarray(J @ J.T), jnp.asarray(f), pref=jnp.asarray(p))
-        c = np.asarray(jax.grad(pbi_constraint)(jnp.asarray(f), jnp.asarray(p)))
-        d = J.T @ np.asarray(w)
-        assert (c @ J) @ d > 0
+    Js = rng.normal(size=(40, 3, 8))
+    fs = rng.uniform(0.2, 1.0, (40, 3))
+    ps = rng.dirichlet(np.ones(3), 40)
+    w = np.asarray(_PMGDA_B(np.einsum("kid,kjd->kij", Js, Js), fs, ps), np.float64)
+    cs = np.asarray(jax.vmap(jax.grad(pbi_constraint))(jnp.asarray(fs), jnp.asarray(ps)))
+    hs = np.asarray(jax.vmap(pbi_constraint)(jnp.asarray(fs), jnp.asarray(ps)))
+    assert (hs >= 0.01).sum() > 30
+    for k in range(40):
+        if hs[k] >= 0.01:
+            d = Js[k].T @ w[k]
+            assert (cs[k] @ Js[k]) @ d > 0
 
 
 # ------------------------------------------------------------------------------ transform API
@@ -227,24 +215,19 @@ def test_transforms_api():
             tx.update(jac, st, pref=jnp.array([0.5, 0.5]))
         chained = optax.chain(tx, optax.sgd(0.1))
         cst = chained.init({"w": jnp.zeros(3)})
-        chained.update(jac, cst, {"w": jnp.zeros(3)}, task_losses=jnp.array([0.5, 0.1]),
-                       pref=jnp.array([0.5, 0.5]))
-    u, _ = epo().update(jac, epo().init(None), task_losses=jnp.array([0.5, 0.1]),
-                        pref=jnp.array([0.5, 0.5]))
+        out = jax.eval_shape(
+            lambda j, s_: chained.update(j, s_, {"w": jnp.zeros(3)},
+                                         task_losses=jnp.array([0.5, 0.1]),
+                                         pref=jnp.array([0.5, 0.5]))[0], jac, cst)
+        assert out["w"].shape == (3,)
+    tx = epo()
+    u, _ = jax.jit(tx.update)(jac, tx.init(None), task_losses=jnp.array([0.5, 0.1]),
+                              pref=jnp.array([0.5, 0.5]))
     np.testing.assert_allclose(u["w"], J_BASE[0], atol=1e-4)
     with pytest.raises(ValueError):
         epo_weighting(eps=-1.0)
     with pytest.raises(ValueError):
         pmgda(sigma=1.5)
-
-
-def test_vmap_over_prefs_matches_loop():
-    g = jnp.asarray(G_BASE, jnp.float32)
-    f = jnp.array([0.4, 0.3])
-    P = pj.linspace_prefs(5, 0.05)
-    wv = jax.vmap(lambda p: epo_weights(g, f, pref=p)[0])(P)
-    for i in range(5):
-        np.testing.assert_allclose(wv[i], epo_weights(g, f, pref=P[i])[0], atol=1e-5)
 
 
 # -------------------------------------------------------------------- convergence to the ray

@@ -84,7 +84,7 @@ class FiniteSetResult(NamedTuple):
     """Output of :func:`run_finite_set`.
 
     Attributes:
-      x: final solutions ``[K, n]`` (after the last step and clamp).
+      x: final solutions ``[K, n]`` (or the stacked pytree) after the last step and clamp.
       f: their objective vectors ``[K, m]``.
       weights: the objective weights ``α`` of the last step ``[K, m]``.
       f_history: objective vectors before each step ``[steps, K, m]``.
@@ -324,14 +324,22 @@ def run_finite_set(
             raise ValueError("run_finite_set: give x0, or a Problem and a key.")
         s = (1.0 / float(n) ** 0.5) if init_scale is None else float(init_scale)
         x0 = jax.random.uniform(key, (k, n), jnp.float32, -s, s)
-    x0 = jnp.asarray(x0)
-    if x0.shape[0] != k:
-        raise ValueError(f"run_finite_set: x0 has {x0.shape[0]} rows but there are {k} prefs.")
+    x0 = jax.tree_util.tree_map(jnp.asarray, x0)
+    leaves = jax.tree_util.tree_leaves(x0)
+    if not leaves:
+        raise ValueError("run_finite_set: x0 is empty.")
+    for leaf in leaves:
+        if leaf.ndim == 0 or leaf.shape[0] != k:
+            raise ValueError(
+                f"run_finite_set: every leaf of x0 needs {k} rows (one per pref), got "
+                f"shape {leaf.shape}."
+            )
     rule = finite_set_weighting(method, **method_kwargs)
     opt = optax.sgd(lr) if optimizer is None else optimizer
     init, step = finite_set_step(fn, rule, opt, num_solutions=k, lower=lower, upper=upper,
                                  clamp_eps=clamp_eps)
-    return _run(init, step, x0, p.astype(x0.dtype), int(steps), fn)
+    pdtype = jnp.result_type(leaves[0].dtype, jnp.float32)
+    return _run(init, step, x0, p.astype(pdtype), int(steps), fn)
 
 
 def _run(init, step, x0, prefs, steps, fn):

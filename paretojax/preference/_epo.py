@@ -137,6 +137,10 @@ def epo_weights(
         jnp.concatenate([jnp.full((1,), -jnp.inf, dtype), rhs]),
         jnp.concatenate([first_d[None], jnp.zeros((m,), dtype)]),
     )
+    # On the simplex (Cα)_i ≥ min_j C_ij: rows whose rhs is below that bound are redundant and
+    # are switched off (exact), which keeps the interior point away from huge slacks (r = 1/p
+    # makes Ca large for small p_i).
+    dvec = jnp.where(dvec <= jnp.min(cmat, axis=1), -jnp.inf, dvec)
     sol = solve_lp(
         cvec, jnp.ones((1, m), dtype), jnp.ones((1,), dtype), cmat, dvec, max_iter=max_iter
     )
