@@ -93,7 +93,6 @@ def linear(
       >>> tx.update(jac, tx.init({"w": jnp.zeros(3)}))[0]["w"]
       Array([1., 1., 1.], dtype=float32)
     """
-    w = linear_weighting(weights, reduction)
     if weights is not None and num_tasks is None:
         num_tasks = int(jnp.shape(jnp.asarray(weights))[0])
     return as_transform(linear_weighting(weights, reduction), num_tasks)
