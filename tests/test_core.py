@@ -189,3 +189,16 @@ def test_check_pref():
         check_pref(jnp.array([jnp.nan, 1.0]), 2)
     assert bool(pref_is_valid(jnp.array([0.5, 0.5])))
     assert not bool(jax.jit(pref_is_valid)(jnp.array([0.9, 0.5])))
+
+
+def test_import_keeps_optional_packages_off_the_path():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, paretojax as pj; pj.methods(); "
+        "bad = [m for m in ('jaxopt', 'torch', 'sklearn', 'matplotlib') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -165,7 +165,7 @@ def test_pmgda_lp_matches_highs(x64, m):
 
     mu, t, conv = jax.jit(jax.vmap(one))(Gs, fs, ps)
     w = np.asarray(_PMGDA_B(Gs, fs, ps))
-    worst, n_ok = 0.0, 0
+    worst, n_ok, n_corr = 0.0, 0, 0
     for k in range(n):
         res, c, nr = _pmgda_lp_numpy(Js[k], fs[k], ps[k], 0.95)
         if res.status != 0:
@@ -180,50 +180,35 @@ def test_pmgda_lp_matches_highs(x64, m):
             mk = np.asarray(mu[k])
             alpha = mk[:m] / nr[:m] + mk[m] / nr[m] * c
             np.testing.assert_allclose(w[k], alpha, rtol=1e-8, atol=1e-10)
-    assert n_ok >= n // 2
+            # the correction direction d = Jᵀα decreases h to first order: ∇hᵀd > 0
+            assert (c @ Js[k]) @ (Js[k].T @ w[k]) > 0
+            n_corr += 1
+    assert n_ok >= n // 2 and n_corr >= n // 2
     print(f"PMGDA LP m={m}: worst |t - t_HiGHS| / max‖r‖ = {worst:.2e} ({n_ok} feasible)")
     assert worst < 1e-7, worst
-
-
-def test_pmgda_correction_reduces_constraint():
-    # the direction d = Jᵀα must decrease h to first order (∇hᵀd > 0) whenever h ≥ h_eps
-    rng = np.random.default_rng(5)
-    Js = rng.normal(size=(40, 3, 8))
-    fs = rng.uniform(0.2, 1.0, (40, 3))
-    ps = rng.dirichlet(np.ones(3), 40)
-    w = np.asarray(_PMGDA_B(np.einsum("kid,kjd->kij", Js, Js), fs, ps), np.float64)
-    cs = np.asarray(jax.vmap(jax.grad(pbi_constraint))(jnp.asarray(fs), jnp.asarray(ps)))
-    hs = np.asarray(jax.vmap(pbi_constraint)(jnp.asarray(fs), jnp.asarray(ps)))
-    assert (hs >= 0.01).sum() > 30
-    for k in range(40):
-        if hs[k] >= 0.01:
-            d = Js[k].T @ w[k]
-            assert (cs[k] @ Js[k]) @ d > 0
 
 
 # ------------------------------------------------------------------------------ transform API
 def test_transforms_api():
     jac = {"w": jnp.asarray(J_BASE, jnp.float32)}
+    kw = dict(task_losses=jnp.array([0.5, 0.1]), pref=jnp.array([0.5, 0.5]))
     for tx in (epo(num_tasks=2), pmgda(num_tasks=2)):
         st = tx.init({"w": jnp.zeros(3)})
-        u, st = jax.jit(tx.update)(jac, st, task_losses=jnp.array([0.5, 0.1]),
-                                   pref=jnp.array([0.5, 0.5]))
-        assert u["w"].shape == (3,) and bool(jnp.all(jnp.isfinite(u["w"])))
+        u, st2 = jax.eval_shape(lambda j, s_: tx.update(j, s_, **kw), jac, st)
+        assert u["w"].shape == (3,) and st2.weights.shape == (2,)
         with pytest.raises(ValueError, match="preference"):
-            tx.update(jac, st, task_losses=jnp.array([0.5, 0.1]))
+            jax.eval_shape(lambda j, s_: tx.update(j, s_, task_losses=kw["task_losses"]), jac, st)
         with pytest.raises(ValueError, match="loss"):
-            tx.update(jac, st, pref=jnp.array([0.5, 0.5]))
+            jax.eval_shape(lambda j, s_: tx.update(j, s_, pref=kw["pref"]), jac, st)
         chained = optax.chain(tx, optax.sgd(0.1))
         cst = chained.init({"w": jnp.zeros(3)})
         out = jax.eval_shape(
-            lambda j, s_: chained.update(j, s_, {"w": jnp.zeros(3)},
-                                         task_losses=jnp.array([0.5, 0.1]),
-                                         pref=jnp.array([0.5, 0.5]))[0], jac, cst)
+            lambda j, s_: chained.update(j, s_, {"w": jnp.zeros(3)}, **kw)[0], jac, cst)
         assert out["w"].shape == (3,)
-    tx = epo()
-    u, _ = jax.jit(tx.update)(jac, tx.init(None), task_losses=jnp.array([0.5, 0.1]),
-                              pref=jnp.array([0.5, 0.5]))
-    np.testing.assert_allclose(u["w"], J_BASE[0], atol=1e-4)
+    tx = epo(num_tasks=2)
+    u, st = jax.jit(lambda j, s_: tx.update(j, s_, **kw))(jac, tx.init(None))
+    np.testing.assert_allclose(u["w"], J_BASE[0], atol=1e-4)  # balance step: α = e₁
+    np.testing.assert_allclose(st.weights, [1.0, 0.0], atol=1e-4)
     with pytest.raises(ValueError):
         epo_weighting(eps=-1.0)
     with pytest.raises(ValueError):
