@@ -10,7 +10,12 @@ generated from the family packages' exports (explicit ``x as x`` re-exports).
 
 from __future__ import annotations
 
-from paretojax import metrics as metrics, plot as plot, problems as problems
+from paretojax import (
+    metrics as metrics,
+    pareto_set as pareto_set,
+    plot as plot,
+    problems as problems,
+)
 from paretojax.balancing import (
     AutoLambdaAux as AutoLambdaAux,
     AutoLambdaState as AutoLambdaState,
@@ -136,6 +141,27 @@ from paretojax.metrics import (
     igd as igd,
     igd_plus as igd_plus,
     nondominated as nondominated,
+)
+from paretojax.pareto_set import (
+    FiniteSetResult as FiniteSetResult,
+    FiniteSetState as FiniteSetState,
+    SetWeighting as SetWeighting,
+    dynamic_reference as dynamic_reference,
+    finite_set_step as finite_set_step,
+    finite_set_weighting as finite_set_weighting,
+    hv_grad_set_weighting as hv_grad_set_weighting,
+    hv_grad_weights as hv_grad_weights,
+    run_finite_set as run_finite_set,
+)
+from paretojax.preference import (
+    epo as epo,
+    epo_adjustments as epo_adjustments,
+    epo_weighting as epo_weighting,
+    epo_weights as epo_weights,
+    pbi_constraint as pbi_constraint,
+    pmgda as pmgda,
+    pmgda_weighting as pmgda_weighting,
+    pmgda_weights as pmgda_weights,
 )
 from paretojax.problems import (
     datasets as datasets,
@@ -277,10 +303,10 @@ def methods(family: str | None = None) -> dict[str, MethodInfo]:
       >>> "upgrad" in pj.methods("weighting")
       True
     """
-    from paretojax import balancing, manipulation, scalarization, weighting
+    from paretojax import balancing, manipulation, preference, scalarization, weighting
 
     if family is not None and family not in FAMILIES:
         raise ValueError(f"Unknown family {family!r}; families are {FAMILIES}.")
-    infos = [*balancing.METHODS, *manipulation.METHODS, *scalarization.METHODS, *weighting.METHODS]
+    infos = [*balancing.METHODS, *manipulation.METHODS, *preference.METHODS, *scalarization.METHODS, *weighting.METHODS]
     out = {i.name: i for i in infos if family is None or i.family == family}
     return dict(sorted(out.items()))

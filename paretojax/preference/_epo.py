@@ -205,5 +205,6 @@ INFO = MethodInfo(
     description="Exact Pareto optimal search: balance/descent LPs in Gram space (f ∝ p).",
     reference="Mahapatra & Rajan, ICML 2020; LibMOON epo_solver.py (official EPO_LP)",
     requires=("task_losses", "pref"),
+    properties=frozenset({"W"}),
     min_tasks=1,
 )
