@@ -2,6 +2,7 @@
 
 Commands:
   demo   train two digit tasks with equal weighting, MGDA and UPGrad; table + PNG (about a minute)
+  run    a finite Pareto set (K solutions, one per preference) on a built-in synthetic problem
   list   the methods (with family and reference), problems and datasets
 
 Bad arguments give a one-line error and exit status 2, never a traceback.
@@ -63,14 +64,46 @@ def build_parser() -> argparse.ArgumentParser:
         default="linear,mgda,upgrad",
         help="comma-separated method names (see `paretojax list`); default: linear,mgda,upgrad",
     )
-    demo.add_argument("--steps", type=_positive_int, default=300, help="Adam steps per method (300)")
+    demo.add_argument(
+        "--steps", type=_positive_int, default=300, help="Adam steps per method (300)"
+    )
     demo.add_argument("--batch-size", type=_positive_int, default=256, help="mini-batch size (256)")
     demo.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate (1e-3)")
     demo.add_argument("--seed", type=int, default=0, help="data and initialisation seed (0)")
     demo.add_argument("--out", default="paretojax_demo", help="output folder (paretojax_demo)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    lst = sub.add_parser("list", help="list methods, problems and datasets", description="List the catalogue.")
+    run = sub.add_parser(
+        "run",
+        help="finite Pareto set on a synthetic problem, e.g. `run fonseca_fleming --method epo`",
+        description=(
+            "Optimise K solutions of a built-in synthetic problem (any bounded problem of "
+            "`paretojax list problems`) together, one per preference, with plain SGD and a clamp "
+            "to the box after each step (the LibMOON protocol). Methods: the preference family "
+            "(epo, pmgda), any scalarization taking a preference (ls, tch, mtch, stch, pbi, "
+            "cosmos, aasf, pnorm; one scalarised problem per preference) and hv_grad "
+            "(hypervolume-gradient ascent on the whole set). Preferences: linspace(0.01, 0.99, K) "
+            "for 2 objectives; for m >= 3 the smallest Das-Dennis lattice with at least K points, "
+            "shrunk to entries >= 0.01. Prints a table (HV w.r.t. the problem's reference point, "
+            "cross angle, spacing, ...) and writes metrics.json, front.csv (K rows: objectives "
+            "then preference) and front.png to --out."
+        ),
+    )
+    run.add_argument("problem", help="problem name (see `paretojax list problems`)")
+    run.add_argument("--method", required=True, help="epo, pmgda, mtch, tch, ..., or hv_grad")
+    run.add_argument(
+        "--prefs", type=_positive_int, default=8,
+        help="K, the number of preferences/solutions (8; m >= 3: at least K Das-Dennis points)",
+    )
+    run.add_argument("--steps", type=_positive_int, default=500, help="SGD steps (500)")
+    run.add_argument("--seed", type=int, default=0, help="initialisation seed (0)")
+    run.add_argument("--lr", type=_positive_float, default=1e-2, help="SGD learning rate (1e-2)")
+    run.add_argument("--out", default="paretojax_run", help="output folder (paretojax_run)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    lst = sub.add_parser(
+        "list", help="list methods, problems and datasets", description="List the catalogue."
+    )
     lst.add_argument(
         "what",
         nargs="?",
@@ -124,6 +157,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from paretojax._run import run_problem
+
+    run_problem(
+        args.problem,
+        args.method,
+        prefs=args.prefs,
+        steps=args.steps,
+        seed=args.seed,
+        lr=args.lr,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -135,6 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_list(args.what)
         if args.command == "demo":
             return _cmd_demo(args)
+        if args.command == "run":
+            return _cmd_run(args)
     except (ValueError, KeyError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         print(f"paretojax: error: {msg}", file=sys.stderr)

@@ -1,0 +1,309 @@
+r"""``paretojax run PROBLEM --method NAME``: a finite Pareto set on a built-in synthetic problem.
+
+K solutions, one per preference, are optimised together by :func:`paretojax.finite_set_step`
+(the same step :func:`paretojax.run_finite_set` scans; here the scan is cut into ~20 compiled
+chunks so a progress bar can be drawn). Protocol (LibMOON ``GradBaseSolver``, METHODS.md §1.1):
+plain SGD with ``lr = 1e-2``, 500 steps, K = 8, clamp to ``[lb + 1e-5, ub − 1e-5]`` after each
+step, start ``x₀ ~ U(−1/√n, 1/√n)``.
+
+Methods (see :func:`finite_set_methods`):
+
+* ``preference``: EPO, PMGDA (one solution per preference, exact-preference methods);
+* ``scalarization``: every scalarization taking a preference with a ``<name>_weighting``
+  (``ls``, ``tch``, ``mtch``, ``stch``, ``pbi``, ``cosmos``, ``aasf``, ``pnorm``) —
+  one scalarised problem per preference, weights ``∂s/∂f``;
+* ``set``: ``hv_grad`` (hypervolume-gradient ascent on the whole set; preferences only seed the
+  count K and are not used by the update).
+
+Preferences: for m = 2, ``linspace_prefs(K, eps=0.01)`` (LibMOON); for m ≥ 3 the smallest
+Das–Dennis lattice with at least K points (m = 3: K = 8 → H = 3, 10 points), shrunk to the
+interior as ``p = ε + (1 − m ε) p_DD`` with ε = 0.01 (the m = 2 rule written for any m), so that
+no preference has a zero entry.
+
+Start: the LibMOON start ``U(−1/√n, 1/√n)`` when that cube lies inside the box (Fonseca–Fleming,
+ZDT4, …); otherwise uniform in the box (ZDT/DTLZ in [0, 1]ⁿ, RE problems) — the LibMOON start would
+be clamped onto the lower face there.
+
+Outputs (in ``out``): ``metrics.json`` (run settings, timings and
+:func:`paretojax.metrics.finite_set_indicators` w.r.t. the problem's ``hv_ref``, plus ``hv_true``,
+``hv_ratio`` and IGD when the true front is known), ``front.csv`` (K rows: ``f_1..f_m,
+p_1..p_m``) and ``front.png`` (:func:`paretojax.plot.plot_front` with the true front).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from paretojax._progress import Progress
+
+Array = jax.Array
+
+__all__ = [
+    "DEFAULT_PREFS",
+    "DEFAULT_STEPS",
+    "DEFAULT_LR",
+    "PREF_EPS",
+    "finite_set_methods",
+    "make_prefs",
+    "run_problem",
+]
+
+DEFAULT_PREFS = 8  # LibMOON §1.1
+DEFAULT_STEPS = 500  # LibMOON §1.1 (about 2 s on CPU for Fonseca–Fleming with EPO)
+DEFAULT_LR = 1e-2  # LibMOON SGD learning rate
+PREF_EPS = 0.01  # LibMOON: p₁ ∈ [0.01, 0.99]
+_CHUNKS = 20
+
+
+def finite_set_methods() -> dict[str, str]:
+    """Names ``paretojax run`` accepts, mapped to their family (``preference`` /
+    ``scalarization`` / ``set``)."""
+    import paretojax as pj
+    from paretojax import scalarization as sc
+
+    out: dict[str, str] = {}
+    for name, info in pj.methods().items():
+        if "pref" not in info.requires:
+            continue
+        if info.family == "preference" and name in ("epo", "pmgda"):
+            out[name] = "preference"
+        elif info.family == "scalarization" and hasattr(sc, f"{name}_weighting"):
+            out[name] = "scalarization"
+    out["hv_grad"] = "set"
+    return dict(sorted(out.items()))
+
+
+def _check_method(method: str) -> str:
+    import paretojax as pj
+
+    allowed = finite_set_methods()
+    if method in allowed:
+        return allowed[method]
+    known = pj.methods()
+    if method in known:
+        raise ValueError(
+            f"method {method!r} ({known[method].family}) is not a per-preference or set method; "
+            f"`run` accepts: {', '.join(allowed)}"
+        )
+    raise ValueError(f"unknown method {method!r}; `run` accepts: {', '.join(allowed)}")
+
+
+def _get_problem(name: str):
+    from paretojax import problems
+
+    if name not in problems.names():
+        raise ValueError(f"unknown problem {name!r}; run `paretojax list problems`")
+    prob = problems.get(name)
+    if not prob.bounded:
+        raise ValueError(
+            f"problem {name!r} has no finite box (m = {prob.n_obj}); `run` needs a bounded "
+            "synthetic problem"
+        )
+    return prob
+
+
+def make_prefs(m: int, k: int, eps: float = PREF_EPS) -> np.ndarray:
+    """Preferences ``[K', m]`` for ``run``: linspace (m = 2, K' = K) or Das–Dennis (m ≥ 3, the
+    smallest lattice with ≥ K points), all entries in ``[eps, 1 − (m − 1) eps]``.
+
+    Example:
+      >>> from paretojax._run import make_prefs
+      >>> make_prefs(2, 3).round(2).tolist()
+      [[0.01, 0.99], [0.5, 0.5], [0.99, 0.01]]
+      >>> make_prefs(3, 8).shape
+      (10, 3)
+    """
+    import paretojax as pj
+
+    m, k = int(m), int(k)
+    if k < 2:
+        raise ValueError(f"--prefs must be at least 2 (a set of solutions), got {k}")
+    if m < 2:
+        raise ValueError(f"need m ≥ 2 objectives, got {m}")
+    if m == 2:
+        return np.asarray(pj.linspace_prefs(k, eps), np.float64)
+    h = 1
+    while math.comb(h + m - 1, m - 1) < k:
+        h += 1
+    dd = np.asarray(pj.das_dennis(m, h), np.float64)
+    return eps + (1.0 - m * eps) * dd
+
+
+def _initial_x(prob, k: int, key: Array) -> Array:
+    n = prob.n_var
+    s = 1.0 / math.sqrt(n)
+    lo = np.asarray(prob.lower, np.float64)
+    hi = np.asarray(prob.upper, np.float64)
+    if np.all(lo <= -s) and np.all(hi >= s):
+        return jax.random.uniform(key, (k, n), jnp.float32, -s, s)
+    u = jax.random.uniform(key, (k, n), jnp.float32)
+    return jnp.asarray(lo, jnp.float32)[None, :] + u * jnp.asarray(hi - lo, jnp.float32)[None, :]
+
+
+def _optimise(prob, rule, prefs: Array, x0: Array, steps: int, lr: float, bar: Progress):
+    """The finite-set scan, cut into fixed-length chunks (one compile) with a step mask."""
+    import paretojax as pj
+
+    k = prefs.shape[0]
+    init, step = pj.finite_set_step(prob.fn, rule, optax.sgd(lr), num_solutions=k,
+                                    lower=prob.lower, upper=prob.upper)
+    chunk = max(1, math.ceil(steps / _CHUNKS))
+
+    @jax.jit
+    def run_chunk(x, st, start):
+        def body(carry, i):
+            x, st = carry
+            nx, nst, (f, _) = step(x, st, prefs)
+            valid = start + i < steps
+            keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
+            return (jax.tree_util.tree_map(keep, nx, x),
+                    jax.tree_util.tree_map(keep, nst, st)), f
+
+        (x, st), fh = jax.lax.scan(body, (x, st), jnp.arange(chunk))
+        return x, st, fh[-1]
+
+    x, st = x0, init(x0)
+    done = 0
+    while done < steps:
+        x, st, f = run_chunk(x, st, jnp.asarray(done, jnp.int32))
+        n = min(chunk, steps - done)
+        done += n
+        mean_f = np.asarray(f, np.float64).mean(axis=0)
+        bar.update(n, **{f"f{i + 1}": float(v) for i, v in enumerate(mean_f[:3])})
+    return x, jax.vmap(prob.fn)(x)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
+    return str(v)
+
+
+def run_problem(
+    problem: str,
+    method: str,
+    *,
+    prefs: int = DEFAULT_PREFS,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    lr: float = DEFAULT_LR,
+    out: str | os.PathLike[str] | None = "paretojax_run",
+    progress: bool = True,
+    stream: TextIO | None = None,
+) -> dict[str, Any]:
+    """Run one finite-set method on one problem; print the table; write the three files.
+
+    Returns the dictionary written to ``metrics.json``. ``out=None`` writes nothing.
+
+    Example:
+      >>> from paretojax._run import run_problem
+      >>> res = run_problem("fonseca_fleming", "epo", prefs=4, steps=20, out=None,
+      ...                   progress=False, stream=open("/dev/null", "w"))
+      >>> res["K"], res["metrics"]["hv"] > 0
+      (4, True)
+    """
+    stream = sys.stdout if stream is None else stream
+    family = _check_method(method)
+    if int(steps) < 1:
+        raise ValueError(f"--steps must be a positive integer, got {steps}")
+    if not float(lr) > 0:
+        raise ValueError(f"--lr must be positive, got {lr}")
+    prob = _get_problem(problem)
+    m = prob.n_obj
+    p = make_prefs(m, int(prefs))
+    k = p.shape[0]
+    import paretojax as pj
+
+    rule = pj.finite_set_weighting(method)
+    x0 = _initial_x(prob, k, jax.random.key(int(seed)))
+    prefs_j = jnp.asarray(p, jnp.float32)
+
+    t0 = time.perf_counter()
+    with Progress(steps, f"{method} on {problem}", enabled=progress) as bar:
+        x, f = _optimise(prob, rule, prefs_j, x0, int(steps), float(lr), bar)
+        f = np.asarray(jax.block_until_ready(f), np.float64)
+    elapsed = time.perf_counter() - t0
+
+    ref = np.asarray(prob.hv_ref, np.float64)
+    ind = pj.metrics.finite_set_indicators(jnp.asarray(f), prefs_j, jnp.asarray(ref))
+    metrics = {key: float(v) for key, v in ind.items()}
+    metrics["hv_true"] = None if prob.hv_true is None else float(prob.hv_true)
+    metrics["hv_ratio"] = (
+        None if not prob.hv_true else float(metrics["hv"]) / float(prob.hv_true)
+    )
+    metrics["igd"] = None
+    if prob.has_pareto_front:
+        pf = prob.pareto_front(1000 if m == 2 else 2000)
+        metrics["igd"] = float(pj.metrics.igd(jnp.asarray(f), jnp.asarray(pf)))
+    metrics["all_finite"] = bool(np.all(np.isfinite(f)))
+
+    result: dict[str, Any] = {
+        "problem": problem,
+        "method": method,
+        "family": family,
+        "n_var": prob.n_var,
+        "n_obj": m,
+        "K": k,
+        "prefs_rule": "linspace(eps=0.01)" if m == 2 else "das_dennis(eps=0.01)",
+        "steps": int(steps),
+        "seed": int(seed),
+        "lr": float(lr),
+        "optimizer": "sgd",
+        "hv_ref": ref.tolist(),
+        "seconds": elapsed,
+        "steps_per_s": int(steps) / elapsed if elapsed > 0 else None,
+        "metrics": metrics,
+    }
+
+    rows = [("problem", f"{problem} (n={prob.n_var}, m={m})"), ("method", f"{method} ({family})"),
+            ("K", k), ("steps", int(steps)), ("seconds", elapsed)]
+    rows += [("HV (ref " + ", ".join(f"{r:.4g}" for r in ref) + ")", metrics["hv"])]
+    if metrics["hv_ratio"] is not None:
+        rows.append(("HV / HV(true front)", metrics["hv_ratio"]))
+    if metrics["igd"] is not None:
+        rows.append(("IGD", metrics["igd"]))
+    for key, label in (("cross_angle", "cross angle (deg)"), ("spacing", "spacing (x100)"),
+                       ("sparsity", "sparsity (x100)"), ("lmin", "Lmin"), ("span", "span"),
+                       ("pbi", "PBI"), ("inner_product", "inner product")):
+        rows.append((label, metrics[key]))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'metric':<{width}}  value", file=stream)
+    print("-" * (width + 12), file=stream)
+    for label, v in rows:
+        print(f"{label:<{width}}  {_fmt(v)}", file=stream)
+
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "metrics.json"), "w") as fh:
+            json.dump(result, fh, indent=2)
+        with open(os.path.join(out, "front.csv"), "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow([f"f{i + 1}" for i in range(m)] + [f"p{i + 1}" for i in range(m)])
+            for fi, pi in zip(f, p, strict=True):
+                w.writerow([repr(float(v)) for v in fi] + [repr(float(v)) for v in pi])
+        true_front = None
+        if prob.has_pareto_front:
+            true_front = prob.pareto_front(200 if m == 2 else 300)
+        semantics = "inverse" if method in ("tch", "stch") else "proportional"
+        fig = pj.plot.plot_front(
+            f,
+            true_front=true_front,
+            prefs=p if (family != "set" and m <= 3 and method not in ("ls",)) else None,
+            ref=ref if m <= 3 else None,
+            title=f"{method} on {problem} (K={k}, {int(steps)} steps)",
+            pref_semantics=semantics,
+        )
+        fig.savefig(os.path.join(out, "front.png"), dpi=100)
+        print(f"wrote {os.path.join(out, 'metrics.json')}, front.csv, front.png", file=stream)
+    return result
