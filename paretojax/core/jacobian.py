@@ -178,8 +178,9 @@ def combine(weights: Array, jac: PyTree) -> PyTree:
 
     Example:
       >>> import jax.numpy as jnp, paretojax as pj
-      >>> pj.combine(jnp.array([0.6, 0.4]), {"a": jnp.array([[-4., 1., 1.], [6., 1., 1.]])})["a"]
-      Array([0., 1., 1.], dtype=float32)
+      >>> u = pj.combine(jnp.array([0.6, 0.4]), {"a": jnp.array([[-4., 1., 1.], [6., 1., 1.]])})
+      >>> u["a"].round(5).tolist()
+      [-0.0, 1.0, 1.0]
     """
     m = num_tasks(jac)
     weights = jnp.asarray(weights)

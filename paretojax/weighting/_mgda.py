@@ -97,7 +97,7 @@ def mgda_weights(
     Example:
       >>> import jax.numpy as jnp, paretojax as pj
       >>> w, _ = pj.mgda_weights(jnp.array([[18., -22.], [-22., 38.]]))
-      >>> w.round(4).tolist()
+      >>> [round(float(v), 4) for v in w]
       [0.6, 0.4]
     """
     del pref
