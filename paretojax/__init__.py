@@ -15,6 +15,7 @@ from paretojax import (
     pareto_set as pareto_set,
     plot as plot,
     problems as problems,
+    sharding as sharding,
 )
 from paretojax.balancing import (
     AutoLambdaAux as AutoLambdaAux,

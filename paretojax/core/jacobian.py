@@ -116,7 +116,9 @@ def value_and_jacobian(
             )
         if losses.shape[0] == 0:
             raise ValueError("fun returned an empty loss vector (m = 0).")
-        eye = jnp.eye(losses.shape[0], dtype=losses.dtype)
+        # `+ zeros_like(losses)` gives the cotangents the losses' varying-axis type, so the
+        # vmapped VJP also works inside shard_map with per-device losses.
+        eye = jnp.eye(losses.shape[0], dtype=losses.dtype) + jnp.zeros_like(losses)[None, :]
         jac = jax.vmap(vjp_fn)(eye)
         jac = jac[0] if single else jac
         return ((losses, aux), jac) if has_aux else (losses, jac)
@@ -141,8 +143,8 @@ def gram(jac: PyTree, dtype: Any = None) -> Array:
 
     .. math:: G_{ij} = \sum_{\ell \in \text{leaves}} \langle J^{\ell}_i, J^{\ell}_j \rangle
 
-    Each leaf is reshaped to ``(m, -1)`` on its own (the parameters are never concatenated) and
-    multiplied in float32 or wider, whatever the parameter dtype.
+    Each leaf is contracted on its own over all its non-task axes (the parameters are never
+    concatenated or reshaped), in float32 or wider, whatever the parameter dtype.
 
     Args:
       jac: pytree whose leaves all have a leading axis of size m.
@@ -163,8 +165,11 @@ def gram(jac: PyTree, dtype: Any = None) -> Array:
         dtype = accumulation_dtype(jnp.result_type(*leaves))
     out = jnp.zeros((m, m), dtype)
     for leaf in leaves:
-        flat = jnp.reshape(leaf, (m, -1)).astype(dtype)
-        out = out + flat @ flat.T
+        # Contract every non-task axis in place (no reshape): a leaf sharded on any axis then
+        # needs only an m×m all-reduce, never an all-gather of the Jacobian.
+        leaf = jnp.asarray(leaf).astype(dtype)
+        axes = tuple(range(1, leaf.ndim))
+        out = out + jnp.tensordot(leaf, leaf, axes=(axes, axes))
     # Exact symmetry keeps downstream eigen/QP solvers well behaved.
     return 0.5 * (out + out.T)
 
