@@ -19,16 +19,56 @@ from paretojax.pareto_set._hv_grad import (
     dynamic_reference as dynamic_reference,
     hv_grad_weights as hv_grad_weights,
 )
+from paretojax.pareto_set._pmtl import (
+    PMTLState as PMTLState,
+    pmtl_constraints as pmtl_constraints,
+    pmtl_set_weighting as pmtl_set_weighting,
+    pmtl_weights as pmtl_weights,
+)
+from paretojax.pareto_set._stch_set import (
+    smooth_min_over_set as smooth_min_over_set,
+    som_loss as som_loss,
+    som_weighting as som_weighting,
+    stch_set_loss as stch_set_loss,
+    stch_set_weighting as stch_set_weighting,
+    tch_set_loss as tch_set_loss,
+    tch_set_weighting as tch_set_weighting,
+)
+from paretojax.pareto_set._svgd import (
+    SVGD_A as SVGD_A,
+    SVGDResult as SVGDResult,
+    moo_svgd_direction as moo_svgd_direction,
+    run_moo_svgd as run_moo_svgd,
+    svgd_kernel as svgd_kernel,
+    svgd_step as svgd_step,
+)
 
 __all__ = [
     "FINITE_SET_METHODS",
     "FiniteSetResult",
     "FiniteSetState",
+    "PMTLState",
+    "SVGDResult",
+    "SVGD_A",
     "SetWeighting",
     "dynamic_reference",
     "finite_set_step",
     "finite_set_weighting",
     "hv_grad_set_weighting",
     "hv_grad_weights",
+    "moo_svgd_direction",
+    "pmtl_constraints",
+    "pmtl_set_weighting",
+    "pmtl_weights",
     "run_finite_set",
+    "run_moo_svgd",
+    "smooth_min_over_set",
+    "som_loss",
+    "som_weighting",
+    "stch_set_loss",
+    "stch_set_weighting",
+    "svgd_kernel",
+    "svgd_step",
+    "tch_set_loss",
+    "tch_set_weighting",
 ]
