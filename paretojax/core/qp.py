@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import jax.scipy.linalg
 import numpy as np
 
+from paretojax.core.simplex import project_simplex
+
 Array = jax.Array
 
 __all__ = ["min_norm", "kkt_residual", "KKTResidual", "SOLVERS", "MAX_EXACT_TASKS"]
@@ -525,7 +527,7 @@ def _pgd(gram: Array) -> Array:
         ok1, ok2 = tm1 > _PGD_STEP_EPS, tm2 > _PGD_STEP_EPS
         t1 = jnp.where(jnp.any(ok1), jnp.min(jnp.where(ok1, tm1, jnp.inf)), 1.0)
         t = jnp.where(jnp.any(ok2), jnp.minimum(t1, jnp.min(jnp.where(ok2, tm2, jnp.inf))), t1)
-        return _project_simplex(pg * t + w)
+        return project_simplex(pg * t + w)
 
     def cond(carry):
         it, _, done = carry
@@ -545,17 +547,6 @@ def _pgd(gram: Array) -> Array:
 
     _, w, _ = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), w0, jnp.zeros((), bool)))
     return _finalise(w, gram, is_zero)
-
-
-def _project_simplex(v: Array) -> Array:
-    """Sort-based Euclidean projection on the simplex (METHODS.md K1), one vector."""
-    m = v.shape[-1]
-    u = -jnp.sort(-v)
-    css = jnp.cumsum(u) - 1.0
-    idx = jnp.arange(1, m + 1, dtype=v.dtype)
-    rho = jnp.sum(u - css / idx > 0)
-    tau = css[jnp.maximum(rho, 1) - 1] / jnp.maximum(rho, 1).astype(v.dtype)
-    return jnp.maximum(v - tau, 0.0)
 
 
 @functools.cache
