@@ -1,7 +1,7 @@
 """Every notebook in ``notebooks/`` runs top to bottom (code cells exec'd in one namespace).
 
 No Jupyter kernel is needed: the code cells are compiled and executed in order in a fresh
-namespace with the Agg backend, so a failing cell fails the test with its traceback. The
+namespace with the Agg backend and ``PARETOJAX_FAST=1`` (each notebook's fast flag), so a failing cell fails the test with its traceback. The
 notebooks are also checked to be stored without outputs.
 """
 
@@ -23,6 +23,7 @@ def test_notebooks_exist():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PARETOJAX_FAST", "1")  # notebooks read it to shorten their runs
     monkeypatch.chdir(tmp_path)
     nb = json.loads(path.read_text())
     assert nb["nbformat"] == 4
