@@ -11,10 +11,14 @@ generated from the family packages' exports (explicit ``x as x`` re-exports).
 from __future__ import annotations
 
 from paretojax import (
+    alignment as alignment,
+    checkpoint as checkpoint,
+    manifold as manifold,
     metrics as metrics,
     pareto_set as pareto_set,
     plot as plot,
     problems as problems,
+    rl as rl,
     sharding as sharding,
 )
 from paretojax.balancing import (
@@ -84,6 +88,14 @@ from paretojax.balancing import (
     uw_weighting as uw_weighting,
     uw_weights as uw_weights,
 )
+from paretojax.checkpoint import (
+    Checkpointer as Checkpointer,
+    LoopCheckpoint as LoopCheckpoint,
+    latest_step as latest_checkpoint_step,  # noqa: F401 - a clearer top-level name
+    restore_checkpoint as restore_checkpoint,
+    save_checkpoint as save_checkpoint,
+)
+from paretojax.core._autogram import value_and_gram as value_and_gram
 from paretojax.core.boxqp import (
     lower_bounded_qp as lower_bounded_qp,
 )
@@ -94,6 +106,7 @@ from paretojax.core.jacobian import (
     combine as combine,
     gram as gram,
     jacobian_wrt_features as jacobian_wrt_features,
+    set_gram_block_size as set_gram_block_size,
     value_and_jacobian as value_and_jacobian,
 )
 from paretojax.core.lp import (
@@ -117,6 +130,51 @@ from paretojax.core.simplex import (
     linspace_prefs as linspace_prefs,
     project_simplex as project_simplex,
     sample_dirichlet as sample_dirichlet,
+)
+from paretojax.gram_step import (
+    GramStep as GramStep,
+    GramStepState as GramStepState,
+    make_gram_step as make_gram_step,
+)
+from paretojax.manifold import (
+    PSL_LOSSES as PSL_LOSSES,
+    AdapterParam as AdapterParam,
+    ChunkedParetoHypernetwork as ChunkedParetoHypernetwork,
+    CosmosMLP as CosmosMLP,
+    FiLM as FiLM,
+    FiLMMLP as FiLMMLP,
+    FrozenWeights as FrozenWeights,
+    LowRankParetoBase as LowRankParetoBase,
+    LowRankParetoConv as LowRankParetoConv,
+    LowRankParetoDense as LowRankParetoDense,
+    LowRankParetoFactor as LowRankParetoFactor,
+    LowRankParetoMLP as LowRankParetoMLP,
+    PaMaL as PaMaL,
+    PanaceaDense as PanaceaDense,
+    ParetoHypernetwork as ParetoHypernetwork,
+    ParetoSetMLP as ParetoSetMLP,
+    PBLoRADense as PBLoRADense,
+    PSLEvaluation as PSLEvaluation,
+    PSLMetrics as PSLMetrics,
+    PSLResult as PSLResult,
+    PSLState as PSLState,
+    PWEMoE as PWEMoE,
+    WindowMetrics as WindowMetrics,
+    cosmos_condition as cosmos_condition,
+    eval_prefs as eval_prefs,
+    evaluate_psl as evaluate_psl,
+    fit_psl as fit_psl,
+    lorpman_optimizer as lorpman_optimizer,
+    low_rank_gram as low_rank_gram,
+    make_psl_step as make_psl_step,
+    make_window_step as make_window_step,
+    multi_forward_regularizer as multi_forward_regularizer,
+    orthogonality_regularizer as orthogonality_regularizer,
+    pamal_loss as pamal_loss,
+    plot_psl as plot_psl,
+    psl_front as psl_front,
+    psl_hv_loss as psl_hv_loss,
+    psl_loss as psl_loss,
 )
 from paretojax.manipulation import (
     GradDropState as GradDropState,
@@ -144,24 +202,43 @@ from paretojax.metrics import (
     nondominated as nondominated,
 )
 from paretojax.pareto_set import (
+    FINITE_SET_METHODS as FINITE_SET_METHODS,
     SVGD_A as SVGD_A,
     FiniteSetResult as FiniteSetResult,
     FiniteSetState as FiniteSetState,
+    GMOOARResult as GMOOARResult,
+    GMOOARState as GMOOARState,
+    MOOLDResult as MOOLDResult,
+    MOOLDState as MOOLDState,
     PMTLState as PMTLState,
     SetWeighting as SetWeighting,
     SVGDResult as SVGDResult,
+    UMODResult as UMODResult,
+    angle_to_pref as angle_to_pref,
+    cosmos_set_loss as cosmos_set_loss,
     dynamic_reference as dynamic_reference,
     finite_set_step as finite_set_step,
     finite_set_weighting as finite_set_weighting,
+    gmooar_step as gmooar_step,
     hv_grad_set_weighting as hv_grad_set_weighting,
     hv_grad_weights as hv_grad_weights,
+    langevin_temperature as langevin_temperature,
+    moo_ld_step as moo_ld_step,
     moo_svgd_direction as moo_svgd_direction,
     pmtl_constraints as pmtl_constraints,
     pmtl_set_weighting as pmtl_set_weighting,
     pmtl_weights as pmtl_weights,
+    pref_to_angle as pref_to_angle,
+    project_roi as project_roi,
+    psl_mlp_apply as psl_mlp_apply,
+    psl_mlp_init as psl_mlp_init,
     run_finite_set as run_finite_set,
+    run_gmooar as run_gmooar,
+    run_moo_ld as run_moo_ld,
     run_moo_svgd as run_moo_svgd,
+    run_umod as run_umod,
     smooth_min_over_set as smooth_min_over_set,
+    soft_lmin_loss as soft_lmin_loss,
     som_loss as som_loss,
     som_weighting as som_weighting,
     stch_set_loss as stch_set_loss,
@@ -170,6 +247,7 @@ from paretojax.pareto_set import (
     svgd_step as svgd_step,
     tch_set_loss as tch_set_loss,
     tch_set_weighting as tch_set_weighting,
+    uniformity_loss as uniformity_loss,
 )
 from paretojax.preference import (
     epo as epo,

@@ -1,4 +1,5 @@
-r"""``paretojax run PROBLEM --method NAME``: a finite Pareto set on a built-in synthetic problem.
+r"""``paretojax run PROBLEM --method NAME``: a finite Pareto set, or a learned Pareto set (PSL),
+on a built-in synthetic problem.
 
 K solutions, one per preference, are optimised together by :func:`paretojax.finite_set_step`
 (the same step :func:`paretojax.run_finite_set` scans; here the scan is cut into ~20 compiled
@@ -23,6 +24,14 @@ no preference has a zero entry.
 Start: the LibMOON start ``U(−1/√n, 1/√n)`` when that cube lies inside the box (Fonseca–Fleming,
 ZDT4, …); otherwise uniform in the box (ZDT/DTLZ in [0, 1]ⁿ, RE problems) — the LibMOON start would
 be clamped onto the lower face there.
+
+Pareto-set learning (``psl-<loss>``, ``<loss>`` one of :data:`paretojax.PSL_LOSSES`: ``psl-ls``,
+``psl-tch``, ``psl-stch``, ``psl-cosmos``, ``psl-epo``, ``psl-hv``, ``psl-hvi``): a
+:class:`paretojax.ParetoSetMLP` ``m → 512 → 512 → n`` trained by :func:`paretojax.fit_psl` on the
+STCH protocol (Adam 1e-3, 2000 steps, 10 Dir(1) preferences per step, objectives normalised by the
+problem's ideal/nadir; METHODS.md §1.3), evaluated by :func:`paretojax.evaluate_psl` on 100
+linspace preferences (m = 2) / Das–Dennis H = 44 (m = 3): HV at 1.1 of the normalised front and
+ΔHV to the reference front. ``--prefs`` is then the number of preferences per step.
 
 Outputs (in ``out``): ``metrics.json`` (run settings, timings and
 :func:`paretojax.metrics.finite_set_indicators` w.r.t. the problem's ``hv_ref``, plus ``hv_true``,
@@ -56,12 +65,17 @@ __all__ = [
     "PREF_EPS",
     "finite_set_methods",
     "make_prefs",
+    "psl_methods",
     "run_problem",
+    "run_psl",
 ]
 
 DEFAULT_PREFS = 8  # LibMOON §1.1
 DEFAULT_STEPS = 500  # LibMOON §1.1 (about 2 s on CPU for Fonseca–Fleming with EPO)
 DEFAULT_LR = 1e-2  # LibMOON SGD learning rate
+PSL_DEFAULT_PREFS = 10  # STCH PSL protocol: preferences per step
+PSL_DEFAULT_STEPS = 2000
+PSL_DEFAULT_LR = 1e-3  # Adam
 PREF_EPS = 0.01  # LibMOON: p₁ ∈ [0.01, 0.99]
 _CHUNKS = 20
 
@@ -80,14 +94,22 @@ def finite_set_methods() -> dict[str, str]:
             out[name] = "preference"
         elif info.family == "scalarization" and hasattr(sc, f"{name}_weighting"):
             out[name] = "scalarization"
-    out["hv_grad"] = "set"
+    for name in ("hv_grad", "pmtl", "stch_set", "tch_set", "som"):
+        out[name] = "set"
     return dict(sorted(out.items()))
+
+
+def psl_methods() -> dict[str, str]:
+    """``psl-<loss>`` names ``paretojax run`` accepts, mapped to the PSL training loss."""
+    from paretojax.manifold import PSL_LOSSES
+
+    return {f"psl-{loss}": loss for loss in PSL_LOSSES}
 
 
 def _check_method(method: str) -> str:
     import paretojax as pj
 
-    allowed = finite_set_methods()
+    allowed = {**finite_set_methods(), **dict.fromkeys(psl_methods(), "psl")}
     if method in allowed:
         return allowed[method]
     known = pj.methods()
@@ -194,17 +216,19 @@ def run_problem(
     problem: str,
     method: str,
     *,
-    prefs: int = DEFAULT_PREFS,
-    steps: int = DEFAULT_STEPS,
+    prefs: int | None = None,
+    steps: int | None = None,
     seed: int = 0,
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
     out: str | os.PathLike[str] | None = "paretojax_run",
     progress: bool = True,
     stream: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Run one finite-set method on one problem; print the table; write the three files.
+    """Run one finite-set or PSL method on one problem; print the table; write the three files.
 
-    Returns the dictionary written to ``metrics.json``. ``out=None`` writes nothing.
+    Returns the dictionary written to ``metrics.json``. ``out=None`` writes nothing. ``None``
+    settings take the method's protocol defaults (finite set: K = 8, 500 SGD steps, lr 1e-2;
+    ``psl-*``: 10 preferences per step, 2000 Adam steps, lr 1e-3).
 
     Example:
       >>> from paretojax._run import run_problem
@@ -215,6 +239,12 @@ def run_problem(
     """
     stream = sys.stdout if stream is None else stream
     family = _check_method(method)
+    if family == "psl":
+        return run_psl(problem, method, prefs=prefs, steps=steps, seed=seed, lr=lr, out=out,
+                       progress=progress, stream=stream)
+    prefs = DEFAULT_PREFS if prefs is None else prefs
+    steps = DEFAULT_STEPS if steps is None else steps
+    lr = DEFAULT_LR if lr is None else lr
     if int(steps) < 1:
         raise ValueError(f"--steps must be a positive integer, got {steps}")
     if not float(lr) > 0:
@@ -304,6 +334,125 @@ def run_problem(
             title=f"{method} on {problem} (K={k}, {int(steps)} steps)",
             pref_semantics=semantics,
         )
+        fig.savefig(os.path.join(out, "front.png"), dpi=100)
+        print(f"wrote {os.path.join(out, 'metrics.json')}, front.csv, front.png", file=stream)
+    return result
+
+
+def _print_rows(rows: list[tuple[str, Any]], stream: TextIO) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"{'metric':<{width}}  value", file=stream)
+    print("-" * (width + 12), file=stream)
+    for label, v in rows:
+        print(f"{label:<{width}}  {_fmt(v)}", file=stream)
+
+
+def run_psl(
+    problem: str,
+    method: str,
+    *,
+    prefs: int | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    lr: float | None = None,
+    out: str | os.PathLike[str] | None = "paretojax_run",
+    progress: bool = True,
+    stream: TextIO | None = None,
+    hidden: tuple[int, ...] = (512, 512),
+) -> dict[str, Any]:
+    """Train a PSL-MLP with ``psl-<loss>`` on one problem (module docstring); print and write.
+
+    Example:
+      >>> from paretojax._run import run_psl
+      >>> res = run_psl("stch_f1", "psl-stch", steps=20, out=None, progress=False,
+      ...               stream=open("/dev/null", "w"), hidden=(16,))
+      >>> res["family"], res["metrics"]["delta_hv"] > 0
+      ('psl', True)
+    """
+    from flax import nnx
+
+    import paretojax as pj
+    from paretojax.manifold import ParetoSetMLP, evaluate_psl, fit_psl, plot_psl
+
+    stream = sys.stdout if stream is None else stream
+    loss = psl_methods().get(method)
+    if loss is None:
+        _check_method(method)
+        raise ValueError(f"{method!r} is not a PSL method; use one of {', '.join(psl_methods())}")
+    prefs = PSL_DEFAULT_PREFS if prefs is None else int(prefs)
+    steps = PSL_DEFAULT_STEPS if steps is None else int(steps)
+    lr = PSL_DEFAULT_LR if lr is None else float(lr)
+    if steps < 1:
+        raise ValueError(f"--steps must be a positive integer, got {steps}")
+    if prefs < 1:
+        raise ValueError(f"--prefs must be a positive integer, got {prefs}")
+    if not lr > 0:
+        raise ValueError(f"--lr must be positive, got {lr}")
+    prob = _get_problem(problem)
+    if prob.ideal is None or prob.nadir is None:
+        raise ValueError(f"problem {problem!r} has no ideal/nadir point; PSL normalises with them")
+    m = prob.n_obj
+    model = ParetoSetMLP(m, prob.n_var, hidden=hidden, lower=prob.lower, upper=prob.upper,
+                         rngs=nnx.Rngs(int(seed)))
+    t0 = time.perf_counter()
+    res = fit_psl(model, prob, loss, steps=steps, num_prefs=prefs, key=int(seed),
+                  optimizer=optax.adam(lr), progress=progress)
+    jax.block_until_ready(res.state.params)
+    elapsed = time.perf_counter() - t0
+    ev = evaluate_psl(model, prob)
+    f = ev.front
+    igd = None
+    if prob.has_pareto_front:
+        pf = prob.normalize(prob.pareto_front(1000 if m == 2 else 2000))
+        igd = float(pj.metrics.igd(jnp.asarray(ev.front_normalized), jnp.asarray(pf)))
+    metrics = {
+        "hv": ev.hv,
+        "hv_reference_front": None if math.isnan(ev.hv_reference) else ev.hv_reference,
+        "delta_hv": None if math.isnan(ev.delta_hv) else ev.delta_hv,
+        "igd": igd,
+        "final_loss": float(res.history.loss[-1]),
+        "all_finite": bool(np.all(np.isfinite(f))),
+    }
+    result: dict[str, Any] = {
+        "problem": problem,
+        "method": method,
+        "family": "psl",
+        "loss": loss,
+        "n_var": prob.n_var,
+        "n_obj": m,
+        "model": f"ParetoSetMLP(hidden={list(hidden)})",
+        "prefs_per_step": prefs,
+        "eval_prefs": int(ev.prefs.shape[0]),
+        "steps": steps,
+        "seed": int(seed),
+        "lr": lr,
+        "optimizer": "adam",
+        "normalized": True,
+        "hv_ref": ev.ref.tolist(),
+        "seconds": elapsed,
+        "steps_per_s": steps / elapsed if elapsed > 0 else None,
+        "metrics": metrics,
+    }
+    rows: list[tuple[str, Any]] = [
+        ("problem", f"{problem} (n={prob.n_var}, m={m})"), ("method", f"{method} (psl)"),
+        ("prefs/step", prefs), ("steps", steps), ("seconds", elapsed),
+        ("HV (normalised, ref 1.1)", ev.hv),
+    ]
+    if metrics["delta_hv"] is not None:
+        rows += [("HV reference front", ev.hv_reference), ("delta HV", ev.delta_hv)]
+    if igd is not None:
+        rows.append(("IGD (normalised)", igd))
+    _print_rows(rows, stream)
+    if out is not None:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "metrics.json"), "w") as fh:
+            json.dump(result, fh, indent=2)
+        with open(os.path.join(out, "front.csv"), "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow([f"f{i + 1}" for i in range(m)] + [f"p{i + 1}" for i in range(m)])
+            for fi, pi in zip(f, ev.prefs, strict=True):
+                w.writerow([repr(float(v)) for v in fi] + [repr(float(v)) for v in pi])
+        fig = plot_psl(ev, prob, title=f"{method} on {problem} ({steps} steps, normalised)")
         fig.savefig(os.path.join(out, "front.png"), dpi=100)
         print(f"wrote {os.path.join(out, 'metrics.json')}, front.csv, front.png", file=stream)
     return result

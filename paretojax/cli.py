@@ -2,7 +2,8 @@
 
 Commands:
   demo   train two digit tasks with equal weighting, MGDA and UPGrad; table + PNG (about a minute)
-  run    a finite Pareto set (K solutions, one per preference) on a built-in synthetic problem
+  run    a finite Pareto set (K solutions, one per preference) or a learned Pareto set (psl-*)
+         on a built-in synthetic problem
   list   the methods (with family and reference), problems and datasets
 
 Bad arguments give a one-line error and exit status 2, never a traceback.
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="finite Pareto set on a synthetic problem, e.g. `run fonseca_fleming --method epo`",
+        help="finite or learned (psl-*) Pareto set on a synthetic problem, e.g. "
+        "`run fonseca_fleming --method epo`, `run stch_f4 --method psl-stch`",
         description=(
             "Optimise K solutions of a built-in synthetic problem (any bounded problem of "
             "`paretojax list problems`) together, one per preference, with plain SGD and a clamp "
@@ -86,18 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
             "for 2 objectives; for m >= 3 the smallest Das-Dennis lattice with at least K points, "
             "shrunk to entries >= 0.01. Prints a table (HV w.r.t. the problem's reference point, "
             "cross angle, spacing, ...) and writes metrics.json, front.csv (K rows: objectives "
-            "then preference) and front.png to --out."
+            "then preference) and front.png to --out. Pareto-set learning: psl-ls, psl-tch, "
+            "psl-stch, psl-cosmos, psl-epo, psl-hv, psl-hvi train a preference-conditioned MLP "
+            "(m->512->512->n) with Adam on the STCH protocol (10 Dir(1) preferences per step, "
+            "2000 steps, lr 1e-3, objectives normalised by ideal/nadir) and report HV (ref 1.1) "
+            "and delta HV on 100 (m=2) or 1035 (m=3) evaluation preferences."
         ),
     )
     run.add_argument("problem", help="problem name (see `paretojax list problems`)")
-    run.add_argument("--method", required=True, help="epo, pmgda, mtch, tch, ..., or hv_grad")
     run.add_argument(
-        "--prefs", type=_positive_int, default=8,
-        help="K, the number of preferences/solutions (8; m >= 3: at least K Das-Dennis points)",
+        "--method", required=True, help="epo, pmgda, mtch, tch, ..., hv_grad, or psl-stch, ..."
     )
-    run.add_argument("--steps", type=_positive_int, default=500, help="SGD steps (500)")
+    run.add_argument(
+        "--prefs", type=_positive_int, default=None,
+        help="K, the number of preferences/solutions (8; m >= 3: at least K Das-Dennis points); "
+        "psl-*: preferences per step (10)",
+    )
+    run.add_argument(
+        "--steps", type=_positive_int, default=None, help="SGD steps (500); psl-*: Adam steps (2000)"
+    )
     run.add_argument("--seed", type=int, default=0, help="initialisation seed (0)")
-    run.add_argument("--lr", type=_positive_float, default=1e-2, help="SGD learning rate (1e-2)")
+    run.add_argument(
+        "--lr", type=_positive_float, default=None,
+        help="SGD learning rate (1e-2); psl-*: Adam learning rate (1e-3)",
+    )
     run.add_argument("--out", default="paretojax_run", help="output folder (paretojax_run)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

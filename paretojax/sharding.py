@@ -37,10 +37,12 @@ computes its partial ``m × m`` Gram from its own slices, one ``m × m`` all-red
 sharded layout for a *replicated* leaf in the output; pass ``jax.jit(step, out_shardings=...)``
 to pin the layout of every output). The tests
 (``tests/test_sharding.py``) check this in the compiled HLO: the Gram's only collective is an
-``f32[m, m]`` all-reduce when the leaves are sharded on their first axis. (With the current
-``pj.gram``, which reshapes each leaf to ``(m, -1)``, a leaf sharded on a *later* axis is
-all-gathered before the product; contracting with ``tensordot`` over the trailing axes avoids
-that.) Same ``step`` as in recipe 1::
+``f32[m, m]`` all-reduce. ``pj.gram`` contracts each leaf in place over its trailing axes, so
+any sharded axis is fine — but its fast path for large leaves (fixed 16384-column blocks, taken
+for leaves with ≥ 32768 entries per task) slices the flattened leaf dynamically, and under
+``jax.jit`` a dynamic slice of a *sharded* leaf makes XLA all-gather it. Run the step inside
+``with jax.set_mesh(mesh):`` (``pj.gram`` then does not block), or call
+``pj.core.jacobian.set_gram_block_size(None)`` once. Same ``step`` as in recipe 1::
 
     mesh = jax.make_mesh((jax.device_count(),), ("model",), axis_types=(AxisType.Auto,))
     params = pj.sharding.shard_params(params, mesh)      # large leaves split on one axis
@@ -83,12 +85,23 @@ matrix crosses devices; the weights are then the same everywhere and ``pj.combin
     w, _ = pj.mgda_weights(G)
     local_update = pj.combine(w, local_jac)
 
-Multi-host: call ``jax.distributed.initialize()`` at start-up on every host (coordinator
-address, number of processes and process id come from the cluster environment or arguments),
-then build the mesh over ``jax.devices()`` (all hosts' devices) exactly as above. Each host
-loads its own part of the batch and assembles the global array with
-``jax.make_array_from_process_local_data(NamedSharding(mesh, P("data")), local_batch)``; the
-jitted step is unchanged, and the ``m × m`` Gram solve is replicated on every device.
+Multi-host (``jax.distributed``): run the *same* program on every host and call
+``jax.distributed.initialize()`` first, before any other JAX call (on SLURM, Open MPI or Cloud
+TPU the coordinator address, process count and process id are auto-detected; elsewhere pass
+``coordinator_address="host0:1234", num_processes=N, process_id=i``). ``jax.devices()`` then
+lists every host's devices and ``jax.local_devices()`` this host's. Build the mesh over all of
+them (``jax.make_mesh((jax.device_count(),), ("data",))``, or ``("data", "model")`` with the
+model axis inside a host so that parameter shards talk over the fast local links). Each host
+loads only its own rows of the batch and assembles the global array with
+``jax.make_array_from_process_local_data(NamedSharding(mesh, P("data")), local_batch)``;
+parameters come from the same key on every host (or ``jax.device_put`` of host-identical
+values), and the jitted step is unchanged: the per-task gradients are all-reduced across hosts
+as in recipe 1, and the ``m × m`` Gram solve is replicated on every device, so no host ever
+needs another host's Jacobian. Results leave the devices with
+``jax.experimental.multihost_utils.process_allgather`` (for logging) and only process 0
+(``jax.process_index() == 0``) should print or write checkpoints (orbax coordinates a sharded
+checkpoint itself). Every host must run the same number of steps with the same shapes, or the
+collectives hang.
 
 Mixed precision: with bfloat16/float16 parameters ``pj.gram`` accumulates in float32, the
 solvers return float32 weights, and ``pj.combine`` casts the update back to each leaf's dtype

@@ -15,6 +15,7 @@ methods, via ``epoch_end=pj.dwa_epoch_end``), a progress bar and a loss/weight h
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -58,6 +59,7 @@ def make_step(
     *,
     has_aux: bool = False,
     jit: bool = True,
+    chunk_size: int | None = None,
 ) -> Callable[..., tuple[PyTree, PyTree, dict[str, Any]]]:
     r"""The training step ``(params, opt_state, batch=(), pref=None) -> (params, opt_state, out)``.
 
@@ -66,6 +68,9 @@ def make_step(
     ``tx`` is the full optax pipeline (method chained with an optimizer); it receives
     ``task_losses`` and, when given, ``pref``. ``out`` holds ``"losses"`` (before the update),
     ``"weights"`` when a transform records them (built with ``num_tasks``) and ``"aux"``.
+    ``chunk_size=k`` computes the Jacobian's ``m`` VJPs ``k`` at a time (bounded backward
+    memory, same result; see :func:`paretojax.value_and_jacobian`); for a step that never
+    holds the Jacobian, see :func:`paretojax.make_gram_step`.
 
     Example:
       >>> import jax.numpy as jnp, optax, paretojax as pj
@@ -80,7 +85,7 @@ def make_step(
       Array([0.4], dtype=float32)
     """
     tx = optax.with_extra_args_support(tx)
-    vag = value_and_jacobian(loss_vector_fn, has_aux=has_aux)
+    vag = value_and_jacobian(loss_vector_fn, has_aux=has_aux, chunk_size=chunk_size)
 
     def step(
         params: PyTree, opt_state: PyTree, batch: Any = (), pref: Any = None
@@ -146,6 +151,9 @@ def fit(
     log_every: int | None = None,
     progress: bool = True,
     has_aux: bool = False,
+    chunk_size: int | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
 ) -> tuple[PyTree, dict[str, Any]]:
     r"""Train ``params`` on the loss vector ``loss_vector_fn`` with the transform ``tx``.
 
@@ -173,6 +181,15 @@ def fit(
       log_every: steps between progress updates and host transfers (default ``steps // 50``).
       progress: show a dependency-free progress bar (stderr).
       has_aux: ``loss_vector_fn`` returns ``(losses, aux)``; ``aux`` is not recorded.
+      chunk_size: compute the Jacobian's VJPs this many at a time (see :func:`make_step`).
+      checkpoint_dir: save ``params``, ``opt_state``, ``key``, the step and the history there
+        (orbax, :mod:`paretojax.checkpoint`) and **resume automatically** from its latest
+        checkpoint: the resumed run is identical to an uninterrupted one with the same seed
+        (minibatch order and method state included; iterable data is fast-forwarded, exact
+        when it yields the same batches again). A checkpoint of another model, method, key or
+        data setup raises ``ValueError``; the checkpoint wins over ``opt_state``.
+      checkpoint_every: steps between checkpoints (default ``max(1, steps // 10)``); one is
+        also written at the last step.
 
     Returns:
       ``(params, history)`` with ``history["losses"]`` ``[steps_run, m]`` (losses *before* each
@@ -206,7 +223,7 @@ def fit(
     pref = None if pref is None else jnp.asarray(pref)
 
     tx = optax.with_extra_args_support(tx)
-    step_fn = make_step(loss_vector_fn, tx, has_aux=has_aux, jit=False)
+    step_fn = make_step(loss_vector_fn, tx, has_aux=has_aux, jit=False, chunk_size=chunk_size)
     opt_state = tx.init(params) if opt_state is None else opt_state
     end_fn = None if epoch_end is None else jax.jit(epoch_end)
 
@@ -240,12 +257,15 @@ def fit(
 
             def run(p, s, i, k):
                 j = i % batches_per_perm
-                if j == 0:
-                    perm_holder["perm"] = jax.random.permutation(jax.random.fold_in(k, i), n)
+                if j == 0 or "perm" not in perm_holder:  # (an epoch start, or a resume)
+                    perm_holder["perm"] = jax.random.permutation(jax.random.fold_in(k, i - j), n)
                 return _indexed(p, s, arrays, perm_holder["perm"], j * bs, pref)
 
         def epoch_done(i: int) -> bool:
             return (i + 1) % per_epoch == 0
+
+        data_config: dict[str, Any] = {"n": n, "batch_size": bs, "per_epoch": per_epoch}
+        skip_batch = None
 
         exhausted = None
     else:
@@ -282,6 +302,12 @@ def fit(
             pending["batch"] = _next_batch()
             return out
 
+        def skip_batch() -> None:
+            it_holder["ended"] = False
+            pending["batch"] = _next_batch()
+
+        data_config = {"iterable": True, "steps_per_epoch": steps_per_epoch}
+
         def epoch_done(i: int) -> bool:
             if steps_per_epoch:
                 return (i + 1) % int(steps_per_epoch) == 0
@@ -305,9 +331,23 @@ def fit(
         pending_out.clear()
         return host[-1]
 
+    ckpt = None
+    if checkpoint_dir is not None:
+        from paretojax.checkpoint import _FitCheckpoint
+
+        every = max(1, steps // 10) if checkpoint_every is None else checkpoint_every
+        ckpt = _FitCheckpoint(checkpoint_dir, every, steps, data_config)
+        done, params, opt_state, losses_chunks, weights_chunks, epoch_ends = ckpt.resume(
+            params, opt_state, key
+        )
+        for _ in range(done if skip_batch is not None else 0):
+            skip_batch()
+
     with Progress(steps, desc="fit", enabled=progress) as bar:
-        last_logged = 0
-        for i in range(steps):
+        last_logged = done
+        if done:
+            bar.update(done)
+        for i in range(done, steps):
             if exhausted is not None and exhausted["flag"]:
                 break
             params, opt_state, out = run(params, opt_state, i, key)
@@ -316,8 +356,12 @@ def fit(
             if end_fn is not None and epoch_done(i):
                 opt_state = end_fn(opt_state)
                 epoch_ends.append(done)
+            held = None
+            if ckpt is not None and ckpt.due(done):  # before the callback, which may stop us
+                held = flush()
+                ckpt.save(done, params, opt_state, key, losses_chunks, weights_chunks, epoch_ends)
             if done % log_every == 0 or done == steps:
-                last = flush()
+                last = flush() or held
                 if last is not None:
                     post = {f"L{j}": float(v) for j, v in enumerate(np.ravel(last["losses"])[:4])}
                     bar.update(done - last_logged, **post)
@@ -327,6 +371,10 @@ def fit(
         flush()
         if done > last_logged:
             bar.update(done - last_logged)
+    if ckpt is not None:
+        if ckpt.saved < done:  # an iterator ran out early
+            ckpt.save(done, params, opt_state, key, losses_chunks, weights_chunks, epoch_ends)
+        ckpt.close()
 
     history: dict[str, Any] = {
         "step": np.arange(1, done + 1),

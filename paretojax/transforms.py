@@ -38,8 +38,10 @@ from paretojax.core.simplex import check_pref, is_tracer, pref_is_valid
 Array = jax.Array
 PyTree = Any
 
-try:  # optax ≥ 0.2.5 ships the aggregating API; fall back to the plain type otherwise.
-    from optax.experimental.aggregating import Aggregator as _TransformType
+try:  # optax ≥ 0.2.5 ships the aggregating API (an attribute, not an importable submodule).
+    from optax.experimental import aggregating as _aggregating
+
+    _TransformType = _aggregating.Aggregator
 except Exception:  # pragma: no cover - depends on the installed optax
     _TransformType = optax.GradientTransformationExtraArgs
 

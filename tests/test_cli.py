@@ -141,3 +141,45 @@ def test_run_bad_arguments_one_line_error(argv, needle, capsys, tmp_path):
     assert needle in err
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------------------------- run psl
+def test_run_psl_writes_metrics_front_csv_and_png(tmp_path, capsys):
+    out = tmp_path / "psl"
+    argv = ["run", "stch_f1", "--method", "psl-stch", "--steps", "40", "--prefs", "4",
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "delta HV" in text and "HV (normalised, ref 1.1)" in text
+    res = json.loads((out / "metrics.json").read_text())
+    assert res["family"] == "psl" and res["loss"] == "stch" and res["steps"] == 40
+    assert res["prefs_per_step"] == 4 and res["lr"] == 1e-3 and res["eval_prefs"] == 100
+    met = res["metrics"]
+    assert abs(met["hv_reference_front"] - 0.87667) < 1e-4
+    assert 0.0 < met["hv"] < met["hv_reference_front"]
+    assert abs(met["delta_hv"] - (met["hv_reference_front"] - met["hv"])) < 1e-9
+    rows = list(csv.reader((out / "front.csv").open()))
+    assert rows[0] == ["f1", "f2", "p1", "p2"] and len(rows) == 101
+    vals = np.array(rows[1:], float)
+    np.testing.assert_allclose(vals[:, 2], np.linspace(0.0, 1.0, 100), atol=1e-6)
+    np.testing.assert_allclose(vals[:, 2:].sum(1), 1.0, atol=1e-6)
+    assert (out / "front.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "stch_f1", "--method", "psl-nope"], "unknown method"),
+        (["run", "stchset_quadratic", "--method", "psl-stch"], "no finite box"),
+        (["run", "stch_f1", "--method", "psl-stch", "--lr", "0"], "positive number"),
+    ],
+)
+def test_run_psl_bad_arguments_one_line_error(argv, needle, capsys, tmp_path):
+    try:
+        code = main([*argv, "--out", str(tmp_path / "x")])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -5,6 +5,7 @@ The probability simplex is :math:`\Delta^{m-1} = \{w \in R^m : w \ge 0, \sum_i w
 
 from __future__ import annotations
 
+# ruff: noqa: F722  (jaxtyping shape strings such as "n m" are not Python expressions)
 import itertools
 import math
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike, Bool, Float
 
 Array = jax.Array
 
@@ -30,7 +32,7 @@ def is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
-def project_simplex(v: Array, scale: float = 1.0) -> Array:
+def project_simplex(v: Float[ArrayLike, "*b m"], scale: float = 1.0) -> Float[Array, "*b m"]:
     r"""Exact Euclidean projection onto the (scaled) simplex along the last axis.
 
     .. math:: \Pi_\Delta(v) = \arg\min_{w \ge 0,\ \sum w = s} \|w - v\|_2
@@ -59,7 +61,7 @@ def project_simplex(v: Array, scale: float = 1.0) -> Array:
 
 def sample_dirichlet(
     key: Array, num_objectives: int, num_samples: int | None = None, concentration: Any = 1.0
-) -> Array:
+) -> Float[Array, "*k m"]:
     r"""Preferences drawn from ``Dirichlet(β·1)`` (β = 1: uniform on the simplex).
 
     Concentrations used in the literature: PHN 0.2, COSMOS 1.2, STCH / LibMOON 1, PARM 0.5.
@@ -79,7 +81,7 @@ def sample_dirichlet(
     return jax.random.dirichlet(key, alpha, shape=shape)
 
 
-def das_dennis(num_objectives: int, num_partitions: int) -> Array:
+def das_dennis(num_objectives: int, num_partitions: int) -> Float[Array, "k m"]:
     r"""Das–Dennis simplex-lattice: all ``p`` with ``p_i ∈ {0, 1/H, …, 1}`` and ``Σ p = 1``.
 
     There are ``C(H + m − 1, m − 1)`` points (Das & Dennis, SIAM J. Optim. 1998), e.g. m = 3,
@@ -105,7 +107,7 @@ def das_dennis(num_objectives: int, num_partitions: int) -> Array:
     return jnp.asarray(pts, jnp.float32)
 
 
-def linspace_prefs(num: int, eps: float = 0.0) -> Array:
+def linspace_prefs(num: int, eps: float = 0.0) -> Float[Array, "k 2"]:
     r"""Two-objective preferences ``p₁ = linspace(ε, 1 − ε, K)``, ``p₂ = 1 − p₁``.
 
     LibMOON's finite-set protocol uses ``ε = 0.01, K = 8``; the STCH evaluation ``ε = 0, K = 100``.
@@ -123,7 +125,9 @@ def linspace_prefs(num: int, eps: float = 0.0) -> Array:
     return jnp.stack([p1, 1.0 - p1], axis=-1)
 
 
-def check_pref(pref: Any, m: int, *, name: str = "pref", atol: float = 1e-5) -> Array:
+def check_pref(
+    pref: Float[ArrayLike, " m"], m: int, *, name: str = "pref", atol: float = 1e-5
+) -> Float[Array, " m"]:
     """Validate a preference vector at the API edge.
 
     Shapes are always checked (they are static). Values are checked when concrete; inside ``jit``
@@ -150,7 +154,7 @@ def check_pref(pref: Any, m: int, *, name: str = "pref", atol: float = 1e-5) -> 
     return p
 
 
-def pref_is_valid(pref: Array, atol: float = 1e-4) -> Array:
+def pref_is_valid(pref: Float[ArrayLike, " m"], atol: float = 1e-4) -> Bool[Array, ""]:
     """Traced check that ``pref`` lies on the simplex (a boolean scalar)."""
     p = jnp.asarray(pref)
     return (

@@ -13,10 +13,12 @@ Kung et al. beyond).
 
 from __future__ import annotations
 
+# ruff: noqa: F722  (jaxtyping shape strings such as "n m" are not Python expressions)
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jaxtyping import ArrayLike, Bool, Float, Int
 
 Array = jax.Array
 
@@ -41,7 +43,7 @@ def _check(points, name: str) -> Array:
     return y
 
 
-def dominates(a, b) -> Array:
+def dominates(a: Float[ArrayLike, "*b m"], b: Float[ArrayLike, "*b m"]) -> Bool[Array, "*b"]:
     r"""``a ≺ b``: all(a ≤ b) and any(a < b) along the last axis (broadcasts over the rest).
 
     Example:
@@ -74,7 +76,7 @@ def _dominance_counts(y: Array, block: int = _BLOCK) -> Array:
     return out.reshape(-1, n)[:n]
 
 
-def is_dominated(points) -> Array:
+def is_dominated(points: Float[ArrayLike, "n m"]) -> Bool[Array, " n"]:
     """Boolean mask ``[n]``: True where some other point dominates the point (jit-able).
 
     NaN coordinates compare false, so a point with a NaN is neither dominated nor dominating.
@@ -103,7 +105,7 @@ def is_dominated(points) -> Array:
     return jnp.any(lax.map(any_dominator, yp.reshape(-1, block, y.shape[1])), axis=0)
 
 
-def nondominated(points, *, keep_duplicates: bool = True) -> Array:
+def nondominated(points: Float[ArrayLike, "n m"], *, keep_duplicates: bool = True) -> Bool[Array, " n"]:
     """Boolean mask ``[n]`` of the non-dominated points (jit-able, O(n²m)).
 
     ``keep_duplicates=True`` (default, strict Pareto dominance): every copy of a non-dominated
@@ -129,7 +131,9 @@ def nondominated(points, *, keep_duplicates: bool = True) -> Array:
     return keep & ~earlier_copy
 
 
-def nondominated_sort(points, *, max_fronts: int | None = None) -> Array:
+def nondominated_sort(
+    points: Float[ArrayLike, "n m"], *, max_fronts: int | None = None
+) -> Int[Array, " n"]:
     """Pareto ranks ``[n]`` (0 = non-dominated front) by peeling fronts (jit-able).
 
     Rank r = points not dominated by any point still unranked after removing fronts 0..r−1

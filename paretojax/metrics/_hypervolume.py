@@ -52,6 +52,7 @@ contribution call per point and axis: for small sets only).
 
 from __future__ import annotations
 
+# ruff: noqa: F722  (jaxtyping shape strings such as "n m" are not Python expressions)
 import math
 from functools import partial
 
@@ -59,6 +60,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jaxtyping import ArrayLike, Float
 
 Array = jax.Array
 
@@ -684,7 +686,7 @@ _hv_jit = jax.jit(_hv)
 _grad_jit = jax.jit(lambda y, r: _hv_parts(y, r)[1])
 
 
-def hypervolume(points, ref) -> Array:
+def hypervolume(points: Float[ArrayLike, "n m"], ref: Float[ArrayLike, " m"]) -> Float[Array, ""]:
     r"""Exact hypervolume of ``points [n, m]`` w.r.t. the reference point ``ref [m]`` (minimise).
 
     .. math:: HV(Y; r) = \lambda\Big(\bigcup_{k:\ y_k < r} [y_k, r)\Big)
@@ -710,7 +712,7 @@ def hypervolume(points, ref) -> Array:
     return _hv_jit(y, r)
 
 
-def hv_gradient(points, ref) -> Array:
+def hv_gradient(points: Float[ArrayLike, "n m"], ref: Float[ArrayLike, " m"]) -> Float[Array, "n m"]:
     r"""Exact hypervolume gradient :math:`\partial HV/\partial y` (Emmerich & Deutz 2014).
 
     :math:`\partial HV / \partial y_{k,i} = -\,` the (m−1)-volume of the face orthogonal to axis
@@ -732,7 +734,7 @@ def hv_gradient(points, ref) -> Array:
     return _grad_jit(y, r)
 
 
-def hv_contributions(points, ref) -> Array:
+def hv_contributions(points: Float[ArrayLike, "n m"], ref: Float[ArrayLike, " m"]) -> Float[Array, " n"]:
     r"""Exclusive hypervolume contributions :math:`HVC_k = HV(Y) - HV(Y \setminus \{y_k\})`.
 
     Exact; duplicates, dominated and outside points get 0 (dominated points still shield the
@@ -766,7 +768,9 @@ def _hvc_jit(y: Array, r: Array) -> Array:
     return _callback(_host_hvc, (n,), y, r)
 
 
-def delta_hv(points, reference_front, ref) -> Array:
+def delta_hv(
+    points: Float[ArrayLike, "n m"], reference_front: Float[ArrayLike, "k m"], ref: Float[ArrayLike, " m"]
+) -> Float[Array, ""]:
     r"""Hypervolume gap :math:`HV(R; r) - HV(A; r)` of ``points`` A to a ``reference_front`` R.
 
     Non-negative when R weakly dominates A; same ``ref`` for both. Example:
@@ -798,7 +802,12 @@ def _hv_mc(y, r, key, num_samples):
     return jnp.prod(r - lo) * hits.astype(y.dtype) / num_samples
 
 
-def hypervolume_mc(points, ref, key, num_samples: int = 100_000) -> Array:
+def hypervolume_mc(
+    points: Float[ArrayLike, "n m"],
+    ref: Float[ArrayLike, " m"],
+    key: Array,
+    num_samples: int = 100_000,
+) -> Float[Array, ""]:
     r"""Monte-Carlo hypervolume estimate, fully in ``jit`` (any m; a fallback for m ≥ 4).
 
     Uniform samples in the box ``[min(points), ref)`` (the box spanned by the inside points and

@@ -11,10 +11,12 @@ spacing and sparsity multiplied by 100 — the functions here return the raw val
 
 from __future__ import annotations
 
+# ruff: noqa: F722  (jaxtyping shape strings such as "n m" are not Python expressions)
 from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import ArrayLike, Float
 
 from paretojax.metrics._dominance import nondominated
 from paretojax.metrics._hypervolume import hypervolume
@@ -71,7 +73,7 @@ def _pairwise(a: Array, b: Array) -> Array:
     return _safe_norm(a[:, None, :] - b[None, :, :])
 
 
-def igd(points, reference_front) -> Array:
+def igd(points: Float[ArrayLike, "n m"], reference_front: Float[ArrayLike, "k m"]) -> Float[Array, ""]:
     r"""Inverted generational distance (Coello & Cortés 2005; moocore's ``igd``, p = 1).
 
     .. math:: IGD(A, R) = \frac{1}{|R|} \sum_{r \in R} \min_{a \in A} \|r - a\|_2
@@ -87,7 +89,9 @@ def igd(points, reference_front) -> Array:
     return _igd(a, r)
 
 
-def igd_plus(points, reference_front) -> Array:
+def igd_plus(
+    points: Float[ArrayLike, "n m"], reference_front: Float[ArrayLike, "k m"]
+) -> Float[Array, ""]:
     r"""IGD+ (Ishibuchi et al., EMO 2015), weakly Pareto-compliant; moocore's ``igd_plus``.
 
     .. math:: IGD^+(A, R) = \frac{1}{|R|} \sum_{r \in R} \min_{a \in A}
@@ -104,7 +108,7 @@ def igd_plus(points, reference_front) -> Array:
     return _igd_plus(a, r)
 
 
-def gd(points, reference_front) -> Array:
+def gd(points: Float[ArrayLike, "n m"], reference_front: Float[ArrayLike, "k m"]) -> Float[Array, ""]:
     r"""Generational distance (p = 1): :math:`\frac{1}{|A|}\sum_{a} \min_{r \in R}\|a - r\|_2`.
 
     Example:
@@ -155,7 +159,7 @@ def _spacing(y: Array, ddof: int) -> Array:
     return jnp.std(jnp.min(jnp.where(eye, jnp.inf, d), axis=1), ddof=ddof)
 
 
-def lmin(points) -> Array:
+def lmin(points: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Smallest pairwise distance :math:`\min_{j \ne k}\|y_j - y_k\|` (LibMOON ``compute_lmin``).
 
     Needs n ≥ 2. Example:
@@ -168,7 +172,7 @@ def lmin(points) -> Array:
     return _lmin(_as_points(points, "lmin", min_n=2))
 
 
-def soft_lmin(points, k: float = 20.0) -> Array:
+def soft_lmin(points: Float[ArrayLike, "n m"], k: float = 20.0) -> Float[Array, ""]:
     r"""Soft minimum distance (LibMOON ``compute_soft_lmin``, K = 20):
 
     .. math:: -\frac{1}{K} \log \sum_{j \ne k} e^{-K \|y_j - y_k\|}
@@ -187,7 +191,7 @@ def soft_lmin(points, k: float = 20.0) -> Array:
     return _soft_lmin(y, jnp.asarray(k, y.dtype))
 
 
-def spacing(points, *, ddof: int = 0) -> Array:
+def spacing(points: Float[ArrayLike, "n m"], *, ddof: int = 0) -> Float[Array, ""]:
     r"""Spacing: standard deviation of the nearest-neighbour distances
     :math:`d_k = \min_{j \ne k}\|y_j - y_k\|`.
 
@@ -207,7 +211,7 @@ def spacing(points, *, ddof: int = 0) -> Array:
     return _spacing(y, ddof)
 
 
-def sparsity(points) -> Array:
+def sparsity(points: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Sparsity (LibMOON ``compute_sparsity``, after PSL-MIT): on the non-dominated subset
     :math:`P` (duplicates kept), :math:`\sum_i \sum_t (s^{(i)}_{t+1} - s^{(i)}_t)^2 / (|P| - 1)`
     where :math:`s^{(i)}` are the sorted values of objective i; 0 when :math:`|P| \le 1`.
@@ -247,7 +251,7 @@ def _with_prefs(points, prefs, name: str) -> tuple[Array, Array]:
     return y.astype(dt), p.astype(dt)
 
 
-def inner_product(points, prefs) -> Array:
+def inner_product(points: Float[ArrayLike, "n m"], prefs: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Mean inner product :math:`\frac1n\sum_k \langle y_k, p_k\rangle` (LibMOON
     ``compute_inner_product``; raw, un-normalised preferences).
 
@@ -261,7 +265,7 @@ def inner_product(points, prefs) -> Array:
     return jnp.mean(jnp.sum(y * p, axis=1))
 
 
-def cross_angle(points, prefs) -> Array:
+def cross_angle(points: Float[ArrayLike, "n m"], prefs: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Mean angle in degrees between each solution and its preference (LibMOON
     ``compute_cross_angle``): :math:`\frac1n \sum_k \arccos\big(\mathrm{clip}(\cos(y_k, p_k),
     -1, 1)\big) \cdot 180/\pi`. A zero vector counts as cos = 0 (90°) instead of NaN.
@@ -285,7 +289,9 @@ def _cross_angle(y: Array, p: Array) -> Array:
     return jnp.mean(jnp.degrees(jnp.arccos(cos)))
 
 
-def pbi_metric(points, prefs, theta: float = 5.0) -> Array:
+def pbi_metric(
+    points: Float[ArrayLike, "n m"], prefs: Float[ArrayLike, "n m"], theta: float = 5.0
+) -> Float[Array, ""]:
     r"""Mean penalty-based boundary intersection value (LibMOON ``compute_pbi``, θ = 5):
     with :math:`\hat p = p/\|p\|`, :math:`d_1 = \langle y, \hat p\rangle`,
     :math:`d_2 = \|y - d_1 \hat p\|`, returns :math:`\frac1n\sum_k d_{1,k} + \theta d_{2,k}`.
@@ -309,7 +315,7 @@ def _pbi(y: Array, p: Array, theta: Array) -> Array:
     return jnp.mean(d1 + theta * d2)
 
 
-def span(points) -> Array:
+def span(points: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Smallest objective range :math:`\min_i (\max_k y_{k,i} - \min_k y_{k,i})` (LibMOON).
 
     Example:
@@ -322,7 +328,7 @@ def span(points) -> Array:
     return jnp.min(jnp.max(y, axis=0) - jnp.min(y, axis=0))
 
 
-def worst_objective(points) -> Array:
+def worst_objective(points: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Worst best-objective of a solution set, :math:`\max_i \min_k y_{k,i}` (set methods).
 
     Example:
@@ -335,7 +341,7 @@ def worst_objective(points) -> Array:
     return jnp.max(jnp.min(y, axis=0))
 
 
-def average_objective(points) -> Array:
+def average_objective(points: Float[ArrayLike, "n m"]) -> Float[Array, ""]:
     r"""Average best-objective of a solution set, :math:`\frac1m\sum_i \min_k y_{k,i}`.
 
     Example:
@@ -348,7 +354,9 @@ def average_objective(points) -> Array:
     return jnp.mean(jnp.min(y, axis=0))
 
 
-def normalize(points, ideal, nadir) -> Array:
+def normalize(
+    points: Float[ArrayLike, "n m"], ideal: Float[ArrayLike, " m"], nadir: Float[ArrayLike, " m"]
+) -> Float[Array, "n m"]:
     r"""Affine normalisation :math:`(y - z^{ideal}) / (z^{nadir} - z^{ideal})` (explicit bounds).
 
     Raises if a coordinate of ``nadir - ideal`` is not positive (checked when concrete).
@@ -373,7 +381,9 @@ def normalize(points, ideal, nadir) -> Array:
     return (y - lo[None, :]) / scale[None, :]
 
 
-def finite_set_indicators(points, prefs, ref) -> dict[str, Array]:
+def finite_set_indicators(
+    points: Float[ArrayLike, "n m"], prefs: Float[ArrayLike, "n m"], ref: Float[ArrayLike, " m"]
+) -> dict[str, Array]:
     """LibMOON's finite-set indicator table (``compute_indicators``) for one solution set.
 
     Keys and scaling as in LibMOON's published tables (METHODS.md §1.1): ``lmin``,

@@ -154,9 +154,16 @@ def finite_set_weighting(method: Any, **kwargs: Any) -> Weighting | SetWeighting
     """Resolve ``method`` for the driver.
 
     ``method`` may be a :class:`~paretojax.Weighting`, a :class:`SetWeighting`, or a name:
-    ``"epo"``, ``"pmgda"``, ``"hv_grad"`` (``kwargs`` → :func:`hv_grad_set_weighting`), or any
-    scalarization with a ``<name>_weighting`` in :mod:`paretojax.scalarization` (``"mtch"``,
-    ``"tch"``, ``"pbi"``, ``"cosmos"``, ``"ls"``, ``"stch"``, …; ``kwargs`` → that factory).
+    ``"epo"``, ``"pmgda"``, ``"hv_grad"`` (``kwargs`` → :func:`hv_grad_set_weighting`), the set
+    rules ``"pmtl"`` (:func:`~paretojax.pmtl_set_weighting`), ``"stch_set"``, ``"tch_set"``,
+    ``"som"`` (:func:`~paretojax.stch_set_weighting` & co.), or any scalarization with a
+    ``<name>_weighting`` in :mod:`paretojax.scalarization` (``"mtch"``, ``"tch"``, ``"pbi"``,
+    ``"cosmos"``, ``"ls"``, ``"stch"``, …; ``kwargs`` → that factory).
+
+    Example:
+      >>> import paretojax as pj
+      >>> [pj.finite_set_weighting(n).name for n in ("pmtl", "stch_set", "som")]
+      ['pmtl', 'stch_set', 'som']
     """
     if isinstance(method, (Weighting, SetWeighting)):
         if kwargs:
@@ -174,6 +181,11 @@ def finite_set_weighting(method: Any, **kwargs: Any) -> Weighting | SetWeighting
         return pmgda_weighting(**kwargs)
     if method in ("hv_grad", "hvgrad"):
         return hv_grad_set_weighting(**kwargs)
+    if method in _SET_FACTORIES:
+        import importlib
+
+        mod, fac = _SET_FACTORIES[method]
+        return getattr(importlib.import_module(mod), fac)(**kwargs)
     from paretojax import scalarization as sc
 
     if hasattr(sc, f"{method}_weighting"):
@@ -184,8 +196,17 @@ def finite_set_weighting(method: Any, **kwargs: Any) -> Weighting | SetWeighting
     )
 
 
+#: Set rules resolved lazily by name (their modules import this one).
+_SET_FACTORIES = {
+    "pmtl": ("paretojax.pareto_set._pmtl", "pmtl_set_weighting"),
+    "stch_set": ("paretojax.pareto_set._stch_set", "stch_set_weighting"),
+    "tch_set": ("paretojax.pareto_set._stch_set", "tch_set_weighting"),
+    "som": ("paretojax.pareto_set._stch_set", "som_weighting"),
+}
+
 #: Names :func:`run_finite_set` understands (plus every scalarization weighting).
-FINITE_SET_METHODS = ("epo", "pmgda", "hv_grad", "mtch", "tch", "pbi", "cosmos", "ls", "stch")
+FINITE_SET_METHODS = ("epo", "pmgda", "hv_grad", "pmtl", "stch_set", "tch_set", "som", "mtch",
+                      "tch", "pbi", "cosmos", "ls", "stch")
 
 
 def _clamp(x: PyTree, lower: Any, upper: Any, eps: float) -> PyTree:

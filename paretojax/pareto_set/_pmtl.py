@@ -116,10 +116,13 @@ def pmtl_weights(gram: Array, losses: Array, prefs: Array, *, stage1: Any = Fals
     return jax.vmap(lambda gg, ww, aa: _one(gg, ww, aa, s1))(g.astype(f.dtype), w, act)
 
 
-def pmtl_set_weighting(warmup_steps: int = 100) -> SetWeighting:
+def pmtl_set_weighting(warmup_steps: int = 100, *, normalize: bool = False) -> SetWeighting:
     """PMTL as a :class:`SetWeighting` (stage 1 for ``warmup_steps`` steps, then stage 2).
 
     ``warmup_steps``: LibMOON uses ``n_epoch // 5`` (100 of the 500 steps of §1.1), the default.
+    ``normalize``: rescale each solution's weights to ``Σ_i |α_i| = m`` (the original ParetoMTL
+    training loop, ``normalize_coeff = n_tasks / Σ|w|``; a zero row stays zero). LibMOON does not
+    normalise (default False).
 
     Example:
       >>> import jax, paretojax as pj
@@ -140,6 +143,10 @@ def pmtl_set_weighting(warmup_steps: int = 100) -> SetWeighting:
         if prefs is None:
             raise ValueError("pmtl_set_weighting: PMTL needs the [K, m] preferences.")
         alpha = pmtl_weights(g, losses, prefs, stage1=state.count < ws)
+        if normalize:
+            tot = jnp.sum(jnp.abs(alpha), axis=1, keepdims=True)
+            m = alpha.shape[1]
+            alpha = jnp.where(tot > 0, alpha * (m / jnp.where(tot > 0, tot, 1.0)), alpha)
         return alpha, PMTLState(count=state.count + 1)
 
     return SetWeighting(init=init, weights=weights, name="pmtl", uses_gram=True)

@@ -53,7 +53,13 @@ def _as_vector(x: Any, m: int, dtype: Any, name: str, fn: str) -> Array:
 
 
 def check_positive(x: Any, name: str, fn: str, *, allow_zero: bool = False) -> float:
-    """Validate a scalar hyperparameter at the API edge (must be finite and > 0)."""
+    """Validate a scalar hyperparameter at the API edge (must be finite and > 0).
+
+    A traced value (e.g. injected by ``optax.inject_hyperparams``) cannot be checked and is
+    returned unchanged.
+    """
+    if is_tracer(x):
+        return x
     try:
         v = float(x)
     except (TypeError, ValueError) as err:

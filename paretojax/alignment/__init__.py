@@ -1,0 +1,54 @@
+r"""Multi-objective alignment of a tiny autoregressive model (Panacea, GenARM, PARM).
+
+A character-level GRU is pre-trained in-process on synthetic Markov-chain text; scripted rewards
+that compete for positions define m conflicting objectives; preference pairs are sampled from
+the base model. Panacea fine-tunes SVD-LoRA adapters with per-objective DPO losses; GenARM guides
+decoding with m autoregressive reward models; PARM with one preference-aware (PBLoRA) ARM.
+
+Example:
+  >>> import jax, paretojax as pj
+  >>> base = pj.alignment.pretrain_lm(jax.random.key(0), steps=2, batch=8, hidden=16)
+  >>> pairs = pj.alignment.preference_pairs(jax.random.key(1), base, 8)
+  >>> pairs.sign.shape
+  (8, 2)
+"""
+
+from paretojax.alignment._lm import (
+    DEFAULT_TOKEN_SETS as DEFAULT_TOKEN_SETS,
+    CharLM as CharLM,
+    generate as generate,
+    markov_corpus as markov_corpus,
+    scripted_rewards as scripted_rewards,
+    sequence_logprob as sequence_logprob,
+)
+from paretojax.alignment._train import (
+    AlignmentFront as AlignmentFront,
+    PreferencePairs as PreferencePairs,
+    arm_losses as arm_losses,
+    dpo_losses as dpo_losses,
+    evaluate_front as evaluate_front,
+    panacea_finetune as panacea_finetune,
+    preference_pairs as preference_pairs,
+    pretrain_lm as pretrain_lm,
+    train_genarm as train_genarm,
+    train_parm as train_parm,
+)
+
+__all__ = [
+    "DEFAULT_TOKEN_SETS",
+    "AlignmentFront",
+    "CharLM",
+    "PreferencePairs",
+    "arm_losses",
+    "dpo_losses",
+    "evaluate_front",
+    "generate",
+    "markov_corpus",
+    "panacea_finetune",
+    "preference_pairs",
+    "pretrain_lm",
+    "scripted_rewards",
+    "sequence_logprob",
+    "train_genarm",
+    "train_parm",
+]
