@@ -14,10 +14,12 @@ from paretojax import (
     alignment as alignment,
     checkpoint as checkpoint,
     manifold as manifold,
+    merging as merging,
     metrics as metrics,
     pareto_set as pareto_set,
     plot as plot,
     problems as problems,
+    pruning as pruning,
     rl as rl,
     sharding as sharding,
 )
