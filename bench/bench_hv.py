@@ -45,7 +45,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=21)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     ap.add_argument("--grad", action="store_true", help="also time jax.grad(hypervolume)")
+    ap.add_argument("--quick", action="store_true", help="n = 1e4 only, 5 repeats")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.reps = [10000], 5
 
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
