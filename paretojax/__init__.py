@@ -16,6 +16,7 @@ from paretojax import (
     manifold as manifold,
     merging as merging,
     metrics as metrics,
+    nn as nn,
     pareto_set as pareto_set,
     plot as plot,
     problems as problems,
