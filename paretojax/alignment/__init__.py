@@ -5,12 +5,10 @@ that compete for positions define m conflicting objectives; preference pairs are
 the base model. Panacea fine-tunes SVD-LoRA adapters with per-objective DPO losses; GenARM guides
 decoding with m autoregressive reward models; PARM with one preference-aware (PBLoRA) ARM.
 
-Example:
-  >>> import jax, paretojax as pj
-  >>> base = pj.alignment.pretrain_lm(jax.random.key(0), steps=2, batch=8, hidden=16)
-  >>> pairs = pj.alignment.preference_pairs(jax.random.key(1), base, 8)
-  >>> pairs.sign.shape
-  (8, 2)
+Example (see ``notebooks/alignment.ipynb`` for the whole pipeline):
+  >>> import jax.numpy as jnp, paretojax as pj
+  >>> pj.alignment.scripted_rewards(jnp.array([[1, 3, 3, 6]])).tolist()   # helpful, harmless
+  [[0.25, 0.5]]
 """
 
 from paretojax.alignment._lm import (

@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from paretojax.manifold._adapters import PanaceaDense, PBLoRADense
@@ -42,7 +43,7 @@ def markov_corpus(key: Array, num: int, length: int = 12, vocab: int = 8,
     """``[num, length]`` sequences from a random Markov chain over tokens ``1..vocab−1``.
 
     The chain (initial distribution and transition rows ~ Dirichlet(concentration)) is fixed by
-    ``jax.random.key(1234)``, so every call samples the same "language"; ``key`` draws the text.
+    the NumPy seed 1234, so every call samples the same "language"; ``key`` draws the text.
 
     Example:
       >>> import jax, paretojax as pj
@@ -53,10 +54,10 @@ def markov_corpus(key: Array, num: int, length: int = 12, vocab: int = 8,
     if num < 1 or length < 2 or vocab < 3:
         raise ValueError("markov_corpus needs num >= 1, length >= 2 and vocab >= 3")
     s = vocab - 1
-    kc = jax.random.key(1234)
-    k0, k1 = jax.random.split(kc)
-    start = jax.random.dirichlet(k0, jnp.full((s,), concentration))
-    trans = jax.random.dirichlet(k1, jnp.full((s,), concentration), (s,))
+    # the "language" is fixed (host-side, once): only the text drawn from it depends on ``key``
+    rng = np.random.default_rng(1234)
+    start = jnp.asarray(rng.dirichlet(np.full(s, concentration)), jnp.float32)
+    trans = jnp.asarray(rng.dirichlet(np.full(s, concentration), size=s), jnp.float32)
 
     def one(k):
         ks = jax.random.split(k, length)

@@ -5,13 +5,11 @@ trainers turn per-objective REINFORCE gradients into updates with paretojax's ru
 scalarization per preference, any gradient-balancing transform, or one preference-conditioned
 policy trained with a Tchebycheff scalarization.
 
-Example:
-  >>> import jax, paretojax as pj
+Example (the trainers' own docstrings and ``notebooks/rl.ipynb`` train policies):
+  >>> import paretojax as pj
   >>> env = pj.rl.two_goal()
-  >>> res = pj.rl.train_conditioned(env, steps=5, num_episodes=8, hidden=(8,),
-  ...                               eval_prefs=pj.linspace_prefs(3))
-  >>> res.returns.shape, res.hv <= res.hv_true
-  ((3, 2), True)
+  >>> env.num_objectives, env.pareto_front(3).round(3).tolist()
+  (2, [[1.0, 0.004], [0.249, 0.249], [0.004, 1.0]])
 """
 
 from paretojax.rl._envs import (
