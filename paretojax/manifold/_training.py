@@ -38,7 +38,9 @@ compiled once; :func:`fit_psl` scans it in chunks with a progress bar.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -375,6 +377,8 @@ def fit_psl(
     key: Array | int = 0,
     progress: bool = True,
     chunk: int = 100,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
     **loss_kwargs: Any,
 ) -> PSLResult:
     r"""Train a Pareto-set model; defaults are the STCH PSL protocol (METHODS.md §1.3).
@@ -394,6 +398,14 @@ def fit_psl(
       key: PRNG key or integer seed for the preference sampling.
       progress: draw a progress bar (stderr).
       chunk: steps per compiled chunk (progress-bar granularity).
+      checkpoint_dir: save the :class:`PSLState`, the key and the history there (orbax,
+        :mod:`paretojax.checkpoint`) and **resume automatically** from its latest checkpoint;
+        preferences are drawn from ``fold_in(key, step)``, so a resumed run equals an
+        uninterrupted one and its history is complete. A checkpoint of another loss, model,
+        problem, settings or key raises ``ValueError``; so does a corrupt one. A custom
+        ``optimizer`` is only checked through its state's structure.
+      checkpoint_every: steps between checkpoints (default ``max(1, steps // 10)``; chunks are
+        cut at its multiples); one is also written at the last step.
       **loss_kwargs: ``mu``, ``lam``, ``ref``, ``reduction`` of :func:`make_psl_step`.
 
     Returns:
@@ -427,12 +439,31 @@ def fit_psl(
         ideal=ideal, nadir=nadir, **loss_kwargs,
     )
     key = jax.random.key(key) if isinstance(key, int) else key
+    ckpt = None
+    if checkpoint_dir is not None:
+        from paretojax.checkpoint import LoopCheckpoint
+
+        every = max(1, steps // 10) if checkpoint_every is None else int(checkpoint_every)
+        chunk = min(chunk, max(1, every))
+        config = json.loads(json.dumps({
+            "problem": getattr(problem, "name", getattr(problem, "__name__", None)),
+            "model": type(model).__name__,
+            "loss": loss,
+            "num_prefs": num_prefs,
+            "concentration": float(concentration),
+            "optimizer": "adam(1e-3)" if optimizer is None else "custom",
+            "ideal": None if ideal is None else np.asarray(ideal, np.float64).tolist(),
+            "nadir": None if nadir is None else np.asarray(nadir, np.float64).tolist(),
+            "loss_kwargs": {k: repr(v) for k, v in sorted(loss_kwargs.items())},
+        }))
+        ckpt = LoopCheckpoint(checkpoint_dir, kind="paretojax.fit_psl", config=config,
+                              every=every, steps=steps)
 
     @jax.jit
-    def run_chunk(state: PSLState, start: Array) -> tuple[PSLState, PSLMetrics]:
+    def run_chunk(state: PSLState, start: Array, n: Array) -> tuple[PSLState, PSLMetrics]:
         def body(st: PSLState, i: Array) -> tuple[PSLState, PSLMetrics]:
             new, met = step(st, jax.random.fold_in(key, start + i))
-            valid = start + i < steps  # the last chunk is padded and masked (one compile)
+            valid = i < n  # a short chunk is padded and masked (one compile)
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(valid, a, b), new, st)
             return new, met
 
@@ -441,13 +472,30 @@ def fit_psl(
     state = init(model)
     hist: list[PSLMetrics] = []
     done = 0
-    with Progress(steps, f"psl-{loss}", enabled=progress) as bar:
-        while done < steps:
-            state, met = run_chunk(state, jnp.asarray(done, jnp.int32))
-            n = min(chunk, steps - done)
-            hist.append(PSLMetrics(met.loss[:n], met.losses[:n]))
-            done += n
-            bar.update(n, loss=float(met.loss[n - 1]))
+    try:
+        if ckpt is not None:
+            done, state, saved, _ = ckpt.resume(state, key)
+            if done:
+                hist.append(PSLMetrics(jnp.asarray(saved["loss"]), jnp.asarray(saved["losses"])))
+        with Progress(steps, f"psl-{loss}", enabled=progress) as bar:
+            if done:
+                bar.update(done)
+            while done < steps:
+                end = steps if ckpt is None else min((done // ckpt.every + 1) * ckpt.every, steps)
+                n = min(chunk, end - done)
+                state, met = run_chunk(state, jnp.asarray(done, jnp.int32),
+                                       jnp.asarray(n, jnp.int32))
+                hist.append(PSLMetrics(met.loss[:n], met.losses[:n]))
+                done += n
+                if ckpt is not None and ckpt.due(done):
+                    ckpt.save(done, state, key, {
+                        "loss": np.concatenate([np.asarray(h.loss) for h in hist]),
+                        "losses": np.concatenate([np.asarray(h.losses) for h in hist]),
+                    })
+                bar.update(n, loss=float(met.loss[n - 1]))
+    finally:
+        if ckpt is not None:
+            ckpt.close()
     nnx.update(model, state.params)
     history = PSLMetrics(
         jnp.concatenate([h.loss for h in hist]), jnp.concatenate([h.losses for h in hist])

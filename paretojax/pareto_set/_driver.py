@@ -27,11 +27,15 @@ each step); §1.1 of METHODS.md gives the Fonseca–Fleming anchor reproduced by
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from paretojax.core.jacobian import combine, gram, value_and_jacobian
@@ -299,6 +303,8 @@ def run_finite_set(
     clamp: bool = True,
     clamp_eps: float = CLAMP_EPS,
     init_scale: float | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
     **method_kwargs: Any,
 ) -> FiniteSetResult:
     r"""Optimise K solutions of ``problem`` (one per row of ``prefs``) with one compiled scan.
@@ -318,6 +324,15 @@ def run_finite_set(
       optimizer: any optax optimizer (default ``optax.sgd(lr)``).
       clamp: clamp to ``[lb + eps, ub − eps]`` after each step.
       init_scale: half-width of the uniform start (default ``1/√n``).
+      checkpoint_dir: save ``x``, the optimizer and method states, the key and the history
+        there (orbax, :mod:`paretojax.checkpoint`) and **resume automatically** from its
+        latest checkpoint: the scan then runs in compiled chunks of ``checkpoint_every`` steps
+        and a resumed run equals an uninterrupted one (``f_history`` complete). A checkpoint
+        of another method, ``method_kwargs``, prefs, lr, start or problem raises
+        ``ValueError``; so does a corrupt one. A custom ``optimizer`` is only checked through
+        its state's structure.
+      checkpoint_every: steps between checkpoints (default ``max(1, steps // 10)``); one is
+        also written at the last step.
 
     Returns:
       :class:`FiniteSetResult`.
@@ -360,7 +375,25 @@ def run_finite_set(
     init, step = finite_set_step(fn, rule, opt, num_solutions=k, lower=lower, upper=upper,
                                  clamp_eps=clamp_eps)
     pdtype = jnp.result_type(leaves[0].dtype, jnp.float32)
-    return _run(init, step, x0, p.astype(pdtype), int(steps), fn)
+    if checkpoint_dir is None:
+        return _run(init, step, x0, p.astype(pdtype), int(steps), fn)
+    from paretojax.checkpoint import LoopCheckpoint, _crc
+
+    name = method if isinstance(method, str) else getattr(method, "name", type(method).__name__)
+    config = json.loads(json.dumps({
+        "problem": getattr(problem, "name", getattr(fn, "__name__", None)),
+        "method": name,
+        "method_kwargs": {k: repr(v) for k, v in sorted(method_kwargs.items())},
+        "prefs": np.asarray(p.astype(pdtype)).tolist(),
+        "lr": float(lr),
+        "optimizer": "sgd" if optimizer is None else "custom",
+        "clamp": [bool(clamp), float(clamp_eps)],
+        "x0_crc32": [_crc(a) for a in jax.device_get(leaves)],
+    }))
+    every = max(1, int(steps) // 10) if checkpoint_every is None else int(checkpoint_every)
+    with LoopCheckpoint(checkpoint_dir, kind="paretojax.run_finite_set", config=config,
+                        every=every, steps=int(steps)) as ckpt:
+        return _run_checkpointed(init, step, x0, p.astype(pdtype), int(steps), fn, ckpt, key)
 
 
 def _run(init, step, x0, prefs, steps, fn):
@@ -376,3 +409,33 @@ def _run(init, step, x0, prefs, steps, fn):
 
     x, f, a, fh = go(x0, prefs)
     return FiniteSetResult(x=x, f=f, weights=a, f_history=fh)
+
+
+def _run_checkpointed(init, step, x0, prefs, steps, fn, ckpt, key):
+    """:func:`_run` in chunks ending at multiples of ``ckpt.every`` (and at ``steps``), each a
+    jitted scan of static length (≤ 3 lengths compile), saved after each chunk."""
+
+    @functools.partial(jax.jit, static_argnums=3)
+    def chunk(x, st, prefs, length):
+        def body(carry, _):
+            x, st = carry
+            x, st, (f, a) = step(x, st, prefs)
+            return (x, st), (f, a)
+
+        (x, st), (fh, ah) = jax.lax.scan(body, (x, st), None, length=length)
+        return x, st, fh, ah[-1]
+
+    done, state, hist, _ = ckpt.resume({"x": x0, "state": init(x0)}, key)
+    x, st = state["x"], state["state"]
+    fh = [hist["f_history"]] if "f_history" in hist else []
+    a = hist.get("weights")
+    while done < steps:
+        length = min((done // ckpt.every + 1) * ckpt.every, steps) - done
+        x, st, f_chunk, a = chunk(x, st, prefs, length)
+        fh.append(np.asarray(f_chunk))
+        done += length
+        ckpt.save(done, {"x": x, "state": st}, key,
+                  {"f_history": np.concatenate(fh), "weights": np.asarray(a)})
+    f_history = jnp.asarray(np.concatenate(fh))
+    return FiniteSetResult(x=x, f=jax.jit(jax.vmap(fn))(x), weights=jnp.asarray(a),
+                           f_history=f_history)
