@@ -2,7 +2,8 @@
 
 No Jupyter kernel is needed: the code cells are compiled and executed in order in a fresh
 namespace with the Agg backend and ``PARETOJAX_FAST=1`` (each notebook's fast flag), so a failing cell fails the test with its traceback. The
-notebooks are also checked to be stored without outputs.
+notebooks are also checked to be stored without outputs. Marked ``notebook``: ``.ci/run`` runs
+them as a step of their own (``pytest -m notebook``), outside the default test run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def test_notebooks_exist():
     assert {"quickstart.ipynb", "finite_sets.ipynb"} <= names
 
 
+@pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
