@@ -26,3 +26,25 @@ def rng():
     return np.random.default_rng(0)
 
 
+
+
+# Heavy tests whose property is also covered by a lighter default test or by a bench script; they
+# run with `pytest -m slow` (kept out of the default run to hold it near its 15-minute budget).
+_HEAVY = {
+    "tests/test_pareto_set_extra.py::test_pmtl_normalised_beats_libmoon_anchor",
+    "tests/test_nn.py::test_feature_level_step_matches_reference[mmoe]",
+    "tests/test_nn.py::test_feature_level_step_matches_reference[hard_sharing]",
+    "tests/test_memory_modes.py::test_chunked_jacobian_argnums_aux_and_vmap",
+    "tests/test_rl.py::test_balanced_policies_improve_both_objectives",
+    "tests/test_merging.py::test_one_hot_recovers_task_model_data_free",
+    "tests/test_manifold_layers.py::test_pwe_moe_routing_task_arithmetic_and_router_only_training",
+    "tests/test_pareto_set_more.py::test_stch_set_beats_independent_ls",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.nodeid in _HEAVY:
+            item.add_marker(pytest.mark.slow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import textwrap
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_readme_has_two_setup_commands():
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_blocks_run(code):
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    exec(compile(textwrap.dedent(code), "README.md", "exec"), {"__name__": "readme"})
 
 
 def test_readme_lists_every_method():
