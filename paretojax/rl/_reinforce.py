@@ -253,6 +253,40 @@ def _finish(env, params, returns, prefs, history) -> MORLResult:
     )
 
 
+def _train_k_policies(env, prefs, init_fn, update_fn, *, steps, key, num_episodes, entropy,
+                      hidden):
+    """K policies (one per row of ``prefs``) trained in one ``jit``: ``lax.scan`` over steps,
+    ``vmap`` over policies; ``update_fn(J, state, params, f, pref) -> (updates, state)``."""
+    key = jax.random.key(0) if key is None else key
+    k_init, k_run = jax.random.split(key)
+    K = prefs.shape[0]
+    params = jax.vmap(lambda k: init_policy(k, env, hidden=hidden))(jax.random.split(k_init, K))
+    vj = value_and_jacobian(
+        lambda p, k: policy_objectives(p, env, k, num_episodes=num_episodes, entropy=entropy),
+        has_aux=True,
+    )
+
+    def one(p, s, k, pref):
+        (_, f), J = vj(p, k)
+        upd, s = update_fn(J, s, p, f, pref)
+        return optax.apply_updates(p, upd), s, f
+
+    @jax.jit
+    def run(params, key):
+        state = jax.vmap(init_fn)(params)
+
+        def body(carry, k):
+            p, s = carry
+            p, s, f = jax.vmap(one)(p, s, jax.random.split(k, K), prefs)
+            return (p, s), -f.mean(0) * jnp.asarray(env.reward_scale, jnp.float32)
+
+        (params, _), hist = jax.lax.scan(body, (params, state), jax.random.split(key, steps))
+        returns = jax.vmap(lambda p: evaluate_policy(p, env))(params)
+        return params, returns, hist
+
+    return run(params, k_run)
+
+
 def train_linear(
     env: VectorEnv,
     prefs: Any,
@@ -276,35 +310,14 @@ def train_linear(
     """
     prefs = _check_prefs(prefs, env.num_objectives)
     _check_steps(steps, num_episodes)
-    key = jax.random.key(0) if key is None else key
     opt = optax.adam(lr)
-    k_init, k_run = jax.random.split(key)
-    K = prefs.shape[0]
-    params = jax.vmap(lambda k: init_policy(k, env, hidden=hidden))(jax.random.split(k_init, K))
-    vj = value_and_jacobian(
-        lambda p, k: policy_objectives(p, env, k, num_episodes=num_episodes, entropy=entropy),
-        has_aux=True,
-    )
 
-    def one(p, s, k, pref):
-        (_, f), J = vj(p, k)
-        upd, s = opt.update(combine(pref, J), s, p)
-        return optax.apply_updates(p, upd), s, f
+    def update(J, s, p, f, pref):
+        return opt.update(combine(pref, J), s, p)
 
-    @jax.jit
-    def run(params, key):
-        state = jax.vmap(opt.init)(params)
-
-        def body(carry, k):
-            p, s = carry
-            p, s, f = jax.vmap(one)(p, s, jax.random.split(k, K), prefs)
-            return (p, s), -f.mean(0) * jnp.asarray(env.reward_scale, jnp.float32)
-
-        (params, _), hist = jax.lax.scan(body, (params, state), jax.random.split(key, steps))
-        returns = jax.vmap(lambda p: evaluate_policy(p, env))(params)
-        return params, returns, hist
-
-    params, returns, hist = run(params, k_run)
+    params, returns, hist = _train_k_policies(
+        env, prefs, opt.init, update, steps=steps, key=key, num_episodes=num_episodes,
+        entropy=entropy, hidden=hidden)
     return _finish(env, params, returns, prefs, hist)
 
 
@@ -337,35 +350,15 @@ def train_balanced(
     _check_steps(steps, num_episodes)
     if num_policies < 1:
         raise ValueError(f"num_policies must be >= 1, got {num_policies}")
-    key = jax.random.key(0) if key is None else key
     tx = optax.chain(method, optax.adam(lr))
-    k_init, k_run = jax.random.split(key)
-    K = num_policies
-    params = jax.vmap(lambda k: init_policy(k, env, hidden=hidden))(jax.random.split(k_init, K))
-    vj = value_and_jacobian(
-        lambda p, k: policy_objectives(p, env, k, num_episodes=num_episodes, entropy=entropy),
-        has_aux=True,
-    )
 
-    def one(p, s, k):
-        (_, f), J = vj(p, k)
-        upd, s = tx.update(J, s, p, task_losses=f)
-        return optax.apply_updates(p, upd), s, f
+    def update(J, s, p, f, pref):
+        return tx.update(J, s, p, task_losses=f)
 
-    @jax.jit
-    def run(params, key):
-        state = jax.vmap(tx.init)(params)
-
-        def body(carry, k):
-            p, s = carry
-            p, s, f = jax.vmap(one)(p, s, jax.random.split(k, K))
-            return (p, s), -f.mean(0) * jnp.asarray(env.reward_scale, jnp.float32)
-
-        (params, _), hist = jax.lax.scan(body, (params, state), jax.random.split(key, steps))
-        returns = jax.vmap(lambda p: evaluate_policy(p, env))(params)
-        return params, returns, hist
-
-    params, returns, hist = run(params, k_run)
+    dummy = jnp.zeros((num_policies, env.num_objectives), jnp.float32)  # no preference
+    params, returns, hist = _train_k_policies(
+        env, dummy, tx.init, update, steps=steps, key=key, num_episodes=num_episodes,
+        entropy=entropy, hidden=hidden)
     return _finish(env, params, returns, None, hist)
 
 
