@@ -18,6 +18,11 @@ Paper: Lin, Ye, Xu, Shi, Zhang, Kwok, "Dual-Balancing for Multi-Task Learning", 
 Deviations: LibMTL balances the shared parameters only and gives the task heads the plain
 ``∇ log L_i``; to reproduce that, apply :func:`db_mtl` to the shared parameters
 (``optax.multi_transform``). Negative losses are clamped at 0 before the log (LibMTL: NaN).
+
+**Optimizer.** ``b`` is already a first moment (EMA, ``β = 0.9``); chained with Adam's own
+``β₁ = 0.9`` the gradient is filtered twice and, on the MultiDigits benchmark (Adam 3e-3, 300
+steps), the loss oscillates instead of falling (mean accuracy 0.67 vs 0.94 with ``b1=0``). Chain
+it with ``optax.adam(lr, b1=0.0)`` or SGD.
 """
 
 from __future__ import annotations
