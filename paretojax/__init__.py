@@ -282,6 +282,7 @@ from paretojax.scalarization import (
     ls_loss as ls_loss,
     ls_weighting as ls_weighting,
     mtch as mtch,
+    mtch_balanced_weights as mtch_balanced_weights,
     mtch_loss as mtch_loss,
     mtch_weighting as mtch_weighting,
     pbi as pbi,

@@ -457,3 +457,69 @@ def test_stch_mtl_transform_and_epoch_end_on_chain():
         stch_mtl_epoch_end({"a": jnp.zeros(2)})
     with pytest.raises(ValueError, match="num_tasks"):
         stch_mtl(num_tasks=0)
+
+
+# ------------------------------------------------------------ mTCH balanced step (LP, paretojax)
+@pytest.mark.parametrize("gradient", ["unweighted", "weighted"])
+def test_mtch_balanced_step_solves_its_lp(x64, gradient):
+    """λ minimises max_i h_i − η s_i (G diag(c) λ)_i over the simplex (HiGHS reference)."""
+    from scipy.optimize import linprog
+
+    from paretojax.scalarization import mtch_balanced_weights
+
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        m = 3
+        jac = rng.normal(size=(m, 5))
+        g = jac @ jac.T
+        f = rng.uniform(0.2, 1.0, m)
+        p = rng.dirichlet(np.ones(m))
+        eta = 10.0 ** rng.uniform(-2, 0)
+        w = np.asarray(mtch_balanced_weights(jnp.asarray(g), jnp.asarray(f), jnp.asarray(p),
+                                             step_size=eta, gradient=gradient))
+        h, s = f / p, 1.0 / p
+        c = s if gradient == "weighted" else np.ones(m)
+        dec = eta * s[:, None] * g * c[None, :]
+        lam = w / c
+        assert abs(lam.sum() - 1.0) < 1e-8 and lam.min() > -1e-9
+        ours = np.max(h - dec @ lam)
+        # variables (λ, t): min t s.t. h_i − (dec λ)_i ≤ t
+        res = linprog(np.r_[np.zeros(m), 1.0], A_ub=np.c_[-dec, -np.ones(m)], b_ub=-h,
+                      A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0],
+                      bounds=[(0, None)] * m + [(None, None)], method="highs")
+        assert res.status == 0
+        assert ours <= res.fun + 1e-7 * (1 + abs(res.fun)), (ours, res.fun)
+        # never worse than LibMOON's subgradient step (a feasible point of the LP)
+        i = int(np.argmax(h))
+        assert ours <= np.max(h - dec[:, i]) + 1e-9
+
+
+def test_mtch_balanced_step_far_from_ray_is_the_subgradient_and_tied_stays_tied():
+    from paretojax.scalarization import mtch_balanced_weights
+
+    g = jnp.array([[1.0, -0.3], [-0.3, 0.8]])
+    p = jnp.array([0.3, 0.7])
+    far = mtch_balanced_weights(g, jnp.array([0.9, 0.2]), p, step_size=0.05,
+                                gradient="unweighted")
+    np.testing.assert_allclose(far, [1.0, 0.0], atol=1e-5)
+    f = jnp.array([0.3, 0.7])  # on the ray: h = (1, 1)
+    lam = mtch_balanced_weights(g, f, p, step_size=0.05, gradient="unweighted")
+    after = f / p - 0.05 * (g @ lam) / p
+    assert abs(float(after[0] - after[1])) < 1e-5, after
+    assert float(jnp.max(after)) < 1.0  # and the tied objective still decreases
+
+
+def test_mtch_balanced_step_bad_input_and_transform():
+    from paretojax.scalarization import mtch_balanced_weights
+
+    g = jnp.eye(2)
+    with pytest.raises(ValueError, match="step_size"):
+        mtch_balanced_weights(g, jnp.ones(2), None, step_size=0.0)
+    with pytest.raises(ValueError, match="gram"):
+        mtch_balanced_weights(jnp.eye(3), jnp.ones(2), None, step_size=0.1)
+    with pytest.raises(ValueError, match="step_size"):
+        mtch(step_size=-1.0)
+    tx = mtch(step_size=0.1, gradient="unweighted")
+    u, _ = tx.update({"w": jnp.eye(2)}, tx.init(None), task_losses=jnp.array([0.5, 0.5]),
+                     pref=jnp.array([0.5, 0.5]))
+    np.testing.assert_allclose(u["w"], [0.5, 0.5], atol=1e-5)  # ties → both rows, balanced

@@ -34,6 +34,7 @@ from paretojax.scalarization._ls import (
 )
 from paretojax.scalarization._mtch import (
     mtch as mtch,
+    mtch_balanced_weights as mtch_balanced_weights,
     mtch_loss as mtch_loss,
     mtch_weighting as mtch_weighting,
 )
