@@ -2,14 +2,25 @@
 
 * ``jax_numpy_rank_promotion="raise"``: no silent broadcasting between ranks in library code;
 * the default dtype stays float32 (what users run); tests that need float64 references use the
-  ``x64`` fixture, which turns on 64-bit mode for that test only.
+  ``x64`` fixture, which turns on 64-bit mode for that test only;
+* XLA's CPU backend compiles at optimisation level 0 (``FAST_COMPILE_FLAG``): the suite is
+  compile-bound (hundreds of small jitted programs run a few times each), and level 0 halves its
+  time. Same programs (results may differ in the last bits); set ``PARETOJAX_TEST_XLA_OPT=1`` to test the optimised pipeline.
 """
 
 from __future__ import annotations
 
-import jax
-import numpy as np
-import pytest
+import os
+
+FAST_COMPILE_FLAG = "--xla_backend_optimization_level=0"
+if os.environ.get("PARETOJAX_TEST_XLA_OPT", "0") != "1":
+    # Before JAX creates its backend; inherited by the subprocesses tests start (notebooks,
+    # the 8-device sharding run).
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE_FLAG}".strip()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

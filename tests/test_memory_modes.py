@@ -125,7 +125,7 @@ def test_value_and_gram_equals_gram_of_jacobian():
         np.testing.assert_array_equal(g1, g1.T)
     (l2, aux), g2 = value_and_gram(lambda p, x, y: (f(p, x, y), 7.0), has_aux=True)(params, *batch)
     assert float(aux) == 7.0
-    np.testing.assert_allclose(g2, g1, rtol=1e-6)
+    np.testing.assert_allclose(g2, g1, rtol=1e-5)  # two programs: float32 last-bit differences
 
 
 WEIGHTINGS = {

@@ -155,7 +155,9 @@ CODE = textwrap.dedent(
 def result() -> dict:
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        # Keeps the suite's compile flags (conftest) and adds the 8 host devices.
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
+                     "--xla_force_host_platform_device_count=8".strip(),
         "JAX_PLATFORMS": "cpu",
     }
     proc = subprocess.run(

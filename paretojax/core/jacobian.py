@@ -171,6 +171,15 @@ def jacobian_wrt_features(
     The MGDA-UB trick (Sener & Koltun, 2018): instead of ``m`` backward passes through the whole
     network, differentiate the losses w.r.t. the shared representation ``Z``. The result has shape
     ``(m, *Z.shape)``; its Gram is an upper-bound surrogate for the parameter Gram.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> head = lambda z, y: jnp.stack([jnp.sum((z[:, 0] - y) ** 2), jnp.sum(z[:, 1] ** 2)])
+      >>> losses, jz = pj.jacobian_wrt_features(head)(jnp.ones((4, 2)), jnp.zeros(4))
+      >>> jz.shape  # (m, *Z.shape)
+      (2, 4, 2)
+      >>> pj.gram(jz).tolist()  # the tasks read different feature columns: orthogonal
+      [[16.0, 0.0], [0.0, 16.0]]
     """
     return value_and_jacobian(head_fun, argnums=0)
 
@@ -190,6 +199,17 @@ def set_gram_block_size(block_size: int | None) -> None:
     blocking by itself inside ``jax.set_mesh(mesh)`` with more than one device; if you shard
     parameters without ``jax.set_mesh``, call ``set_gram_block_size(None)`` once, before the
     step is first traced (``jax.jit`` reuses a traced step).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> from paretojax.core.jacobian import GRAM_BLOCK
+      >>> jac = {"w": jnp.arange(80.0).reshape(2, 40)}
+      >>> pj.set_gram_block_size(8)  # 40 ≥ 2·8 columns: blocked
+      >>> blocked = pj.gram(jac)
+      >>> pj.set_gram_block_size(None)
+      >>> bool(jnp.allclose(blocked, pj.gram(jac)))
+      True
+      >>> pj.set_gram_block_size(GRAM_BLOCK)  # restore the default
     """
     _gram_block[0] = check_chunk_size(block_size, "set_gram_block_size: block_size")
 
@@ -284,9 +304,9 @@ def combine(weights: Array, jac: PyTree) -> PyTree:
 
     Example:
       >>> import jax.numpy as jnp, paretojax as pj
-      >>> u = pj.combine(jnp.array([0.6, 0.4]), {"a": jnp.array([[-4., 1., 1.], [6., 1., 1.]])})
+      >>> u = pj.combine(jnp.array([0.75, 0.25]), {"a": jnp.array([[-4., 1., 1.], [6., 1., 1.]])})
       >>> u["a"].round(5).tolist()
-      [-0.0, 1.0, 1.0]
+      [-1.5, 1.0, 1.0]
     """
     m = num_tasks(jac)
     weights = jnp.asarray(weights)
