@@ -107,26 +107,60 @@ def test_adamerging_decreases_entropy_surrogate():
     np.testing.assert_allclose(merged["w"], [0.8, -0.2], atol=1e-2)
 
 
-def test_zoo_small():
-    zoo = merging.model_zoo(jax.random.key(0), ("identity", "parity"), hidden=8,
-                            pretrain_steps=3, finetune_steps=4)
-    assert zoo.thetas["w1"].shape == (2, 8, 8) and zoo.heads["w"].shape == (2, 8, 10)
-    assert zoo.x_test.shape[:2] == zoo.y_test.shape and zoo.tasks == ("identity", "parity")
-    assert int(zoo.y_test[1].max()) == 1  # parity labels
-    acc = merging.zoo_accuracies(zoo, zoo.thetas)
-    assert acc.shape == (2,) and bool(jnp.all((acc >= 0) & (acc <= 1)))
+def test_zoo_bad_inputs():
     with pytest.raises(ValueError):
         merging.model_zoo(jax.random.key(0), ("identity",))
     with pytest.raises(ValueError):
         merging.model_zoo(jax.random.key(0), ("identity", "nope"))
 
 
-@pytest.mark.slow
-def test_pareto_merging_front_vs_preference_task_arithmetic():
-    """Zoo experiment (≈3 min on a busy CPU). Measured (3 tasks, hidden 64, r = 32, 800 steps,
-    data-free objective): HV 0.816 vs 0.831 for preference-weighted TA — PM does NOT dominate
-    here; the assertion is the measured parity (≥ 95 % of the baseline's HV)."""
+def test_adamerging_base_and_bias_factors():
+    theta0 = {"w": jnp.zeros((4, 3)), "b": jnp.zeros(3)}
+    taus = {"w": jnp.stack([jnp.ones((4, 3)), -jnp.ones((4, 3))]), "b": jnp.array([[1.0] * 3,
+                                                                                 [2.0] * 3])}
+    pm = merging.init_pareto_merging(jax.random.key(0), theta0, 2, rank=2, vectors=True,
+                                     lam_init=0.3)
+    assert sorted(pm.a) == ["b", "w"] and pm.b["b"].shape == (1, 2) and pm.lam["w"].shape == (2,)
+    g = jnp.array([0.5, 0.5])
+    # Δ = 0 at initialisation: θ(γ) = θ0 + Σ_k λ_k τ_k.
+    np.testing.assert_allclose(merging.pareto_merge(theta0, pm, g, taus)["b"], [0.9] * 3)
+    with pytest.raises(ValueError, match="taus"):
+        merging.pareto_merge(theta0, pm, g)
+    with pytest.raises(ValueError, match="taus"):
+        merging.train_pareto_merging(jax.random.key(1), theta0, pm, lambda th: jnp.zeros(2))
+    # Joint training moves λ and the bias factors; minibatches via batch_fn.
+    target = {"w": jnp.full((4, 3), 0.7), "b": jnp.array([0.1, -0.2, 0.3])}
+
+    def f(th, batch):
+        d = sum(jnp.sum((th[n] - target[n]) ** 2) for n in th)
+        return jnp.stack([d, d]) * batch
+
+    pm2, hist = merging.train_pareto_merging(
+        jax.random.key(1), theta0, pm, f, steps=300, lr=3e-2, taus=taus,
+        batch_fn=lambda kb: jax.random.uniform(kb, (), minval=0.5, maxval=1.5))
+    assert np.all(np.isfinite(hist)) and float(hist[-20:].mean()) < 0.05 * float(hist[:5].mean())
+    assert not np.allclose(pm2.lam["w"], 0.3) and float(jnp.abs(pm2.b["b"]).sum()) > 0
+
+
+def test_pareto_merging_dominates_preference_task_arithmetic():
+    """Issue #8 acceptance on the zoo (3 tasks, MLP 64–64–64; ≈ 7 s idle, ≈ 20 s on the busy
+    2-core box). Pareto Merging: AdaMerging base (λ trained jointly), r = 16, 400 steps,
+    objective KL to the experts on unlabelled training inputs + 0.3·data-free distance. Baseline:
+    METHODS.md's θ₀ + 0.3·K·Σγ_kτ_k. Both on the 15-point Das–Dennis grid, same test split.
+    Measured (PM key seeds 1–4): HV 0.880/0.873/0.864/0.876 vs 0.842, dominated on
+    93/87/60/87 % of the grid."""
     zoo = merging.model_zoo(jax.random.key(0), ("identity", "parity", "gt4"), hidden=64)
-    r = merging.merging_fronts(zoo, jax.random.key(1), objective="data_free", steps=800,
-                               rank=32)
-    assert r.hv_pareto >= 0.95 * r.hv_pwta, (r.hv_pareto, r.hv_pwta)
+    # The zoo itself (shapes, labels, experts well above chance).
+    assert zoo.thetas["w1"].shape == (3, 64, 64) and zoo.heads["w"].shape == (3, 64, 10)
+    assert zoo.x_test.shape[:2] == zoo.y_test.shape and zoo.tasks == ("identity", "parity", "gt4")
+    assert int(zoo.y_test[1].max()) == 1  # parity labels
+    acc = np.asarray(merging.zoo_accuracies(zoo, zoo.thetas))
+    assert acc.shape == (3,) and np.all(acc > 0.85), acc  # measured 0.981, 0.994, 0.908
+    r = merging.merging_fronts(zoo, jax.random.key(1), steps=400, adamerging_steps=0)
+    assert r.grid.shape == (15, 3) and r.pareto.shape == r.pwta.shape == (15, 3)
+    assert r.dominated > 0.5, (r.dominated, r.pareto, r.pwta)
+    assert r.hv_pareto > r.hv_pwta, (r.hv_pareto, r.hv_pwta)
+    with pytest.raises(ValueError, match="objective"):
+        merging.merging_fronts(zoo, jax.random.key(1), objective="nope")
+    with pytest.raises(ValueError, match="base"):
+        merging.merging_fronts(zoo, jax.random.key(1), base="nope")

@@ -3,6 +3,9 @@ r"""Model merging with preferences: base merges and Pareto Merging.
 Task vectors from a small offline zoo (:func:`model_zoo`), task arithmetic, TIES, AdaMerging
 (layer-wise learned coefficients), and Pareto Merging (Chen & Kwok, ICML 2025): one low-rank,
 preference-conditioned tensor per weight matrix, trained once, gives a merged model for any γ.
+:func:`merging_fronts` runs the zoo experiment (default: AdaMerging base trained jointly,
+distillation from the experts on unlabelled inputs + data-free distance) against
+preference-weighted task arithmetic.
 
 Example:
   >>> import jax.numpy as jnp

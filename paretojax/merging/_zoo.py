@@ -188,7 +188,8 @@ def model_zoo(
       ((2, 16, 16), 2)
 
     (Skipped in doctests for time — compiling the two training scans takes seconds; it runs in
-    ``notebooks/merging.ipynb`` and ``tests/test_merging.py::test_zoo_small``.)
+    ``notebooks/merging.ipynb`` and
+    ``tests/test_merging.py::test_pareto_merging_dominates_preference_task_arithmetic``.)
     """
     if len(tasks) < 2:
         raise ValueError(f"model_zoo needs at least 2 tasks to merge, got {tasks}.")
