@@ -42,7 +42,6 @@ def rng():
 # Heavy tests whose property is also covered by a lighter default test or by a bench script; they
 # run with `pytest -m slow` (kept out of the default run to hold it near its 15-minute budget).
 _HEAVY = {
-    "tests/test_pareto_set_extra.py::test_pmtl_normalised_beats_libmoon_anchor",
     "tests/test_nn.py::test_feature_level_step_matches_reference[mmoe]",
     "tests/test_nn.py::test_feature_level_step_matches_reference[hard_sharing]",
     "tests/test_memory_modes.py::test_chunked_jacobian_argnums_aux_and_vmap",
