@@ -113,6 +113,14 @@ def merging_fronts(
 
     The grid is Das–Dennis with ``partitions`` per axis; the baseline is METHODS.md's
     :math:`\theta_0+\lambda K\sum_k\gamma_k\tau_k` with λ = ``lam``.
+
+    Example (a full run takes minutes; the fast version is ``tests/test_merging.py``):
+      >>> import jax
+      >>> from paretojax import merging
+      >>> zoo = merging.model_zoo(jax.random.key(0), ("identity", "parity"))  # doctest: +SKIP
+      >>> res = merging.merging_fronts(zoo, jax.random.key(1))  # doctest: +SKIP
+      >>> res.hv_pareto > res.hv_pwta, res.dominated > 0.5  # doctest: +SKIP
+      (True, True)
     """
     if objective not in _OBJECTIVES:
         raise ValueError(f"objective must be one of {_OBJECTIVES}, got {objective!r}.")

@@ -90,7 +90,15 @@ class ModelZoo(NamedTuple):
 
 
 def init_mlp(key: Array, d_in: int = 64, hidden: int = 128) -> tuple[Params, Params]:
-    """He-initialised body ``d_in–hidden–hidden`` and a 10-way head ``(body, head)``."""
+    """He-initialised body ``d_in–hidden–hidden`` and a 10-way head ``(body, head)``.
+
+    Example:
+      >>> import jax
+      >>> from paretojax import merging
+      >>> body, head = merging.init_mlp(jax.random.key(0), 64, 16)
+      >>> body["w0"].shape, body["w1"].shape, head["w"].shape
+      ((64, 16), (16, 16), (16, 10))
+    """
     k0, k1, k2 = jax.random.split(key, 3)
 
     def dense(k, a, b):
@@ -107,13 +115,31 @@ def init_mlp(key: Array, d_in: int = 64, hidden: int = 128) -> tuple[Params, Par
 
 
 def body_apply(body: Params, x: Array) -> Array:
-    """Features ``relu(relu(x W0 + b0) W1 + b1)`` of ``x [n, 64]``."""
+    """Features ``relu(relu(x W0 + b0) W1 + b1)`` of ``x [n, 64]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from paretojax import merging
+      >>> body, _ = merging.init_mlp(jax.random.key(0), 64, 16)
+      >>> feats = merging.body_apply(body, jnp.ones((3, 64)))
+      >>> feats.shape, bool(jnp.all(feats >= 0))
+      ((3, 16), True)
+    """
     h = jax.nn.relu(x @ body["w0"] + body["b0"][None, :])
     return jax.nn.relu(h @ body["w1"] + body["b1"][None, :])
 
 
 def head_apply(head: Params, feats: Array, num_classes: Any = _NUM_OUT) -> Array:
-    """Logits ``[n, 10]`` with classes ``≥ num_classes`` masked to −1e9."""
+    """Logits ``[n, 10]`` with classes ``≥ num_classes`` masked to −1e9.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from paretojax import merging
+      >>> _, head = merging.init_mlp(jax.random.key(0), 64, 16)
+      >>> logits = merging.head_apply(head, jnp.ones((2, 16)), num_classes=3)
+      >>> logits.shape, bool(jnp.all(logits[:, 3:] == -1e9))
+      ((2, 10), True)
+    """
     logits = feats @ head["w"] + head["b"][None, :]
     valid = jnp.arange(_NUM_OUT)[None, :] < jnp.asarray(num_classes)
     return jnp.where(valid, logits, -1e9)
@@ -125,20 +151,48 @@ def _ce(body, head, nc, x, y):
 
 
 def task_accuracy(body: Params, head: Params, num_classes: Any, x: Array, y: Array) -> Array:
-    """Accuracy of ``head ∘ body`` on ``(x, y)``."""
+    """Accuracy of ``head ∘ body`` on ``(x, y)`` (argmax over the first ``num_classes``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from paretojax import merging
+      >>> body, head = merging.init_mlp(jax.random.key(0), 64, 16)
+      >>> x = jax.random.uniform(jax.random.key(1), (8, 64))
+      >>> pred = jnp.argmax(merging.head_apply(head, merging.body_apply(body, x), 2), axis=-1)
+      >>> float(merging.task_accuracy(body, head, 2, x, pred))  # its own predictions
+      1.0
+    """
     logits = head_apply(head, body_apply(body, x), num_classes)
     return jnp.mean(jnp.argmax(logits, axis=-1) == y)
 
 
 def task_entropy(body: Params, head: Params, num_classes: Any, x: Array) -> Array:
-    r"""Mean prediction entropy :math:`-\frac1n\sum_i\sum_c p_{ic}\log p_{ic}` (no labels)."""
+    r"""Mean prediction entropy :math:`-\frac1n\sum_i\sum_c p_{ic}\log p_{ic}` (no labels).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from paretojax import merging
+      >>> body, head = merging.init_mlp(jax.random.key(0), 64, 16)
+      >>> zero = {"w": jnp.zeros((16, 10)), "b": jnp.zeros(10)}  # uniform over 4 classes
+      >>> round(float(merging.task_entropy(body, zero, 4, jnp.ones((2, 64)))), 4)  # log 4
+      1.3863
+    """
     logits = head_apply(head, body_apply(body, x), num_classes)
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.mean(jnp.sum(jnp.exp(logp) * logp, axis=-1))
 
 
 def zoo_accuracies(zoo: ModelZoo, bodies: Params) -> Array:
-    """``[K]`` test accuracy of task k with ``bodies`` (one shared body, or stacked ``[K]``)."""
+    """``[K]`` test accuracy of task k with ``bodies`` (one shared body, or stacked ``[K]``).
+
+    Example (a zoo takes seconds to build; run by ``tests/test_merging.py``):
+      >>> import jax
+      >>> from paretojax import merging
+      >>> zoo = merging.model_zoo(jax.random.key(0), ("identity", "parity"),  # doctest: +SKIP
+      ...                         hidden=8, pretrain_steps=5, finetune_steps=8)
+      >>> merging.zoo_accuracies(zoo, zoo.thetas).shape  # doctest: +SKIP
+      (2,)
+    """
     stacked = bodies["w0"].ndim == 3
     in_axes = 0 if stacked else None
     f = jax.vmap(task_accuracy, in_axes=(in_axes, 0, 0, 0, 0))
@@ -223,6 +277,16 @@ def model_zoo(
 
 
 def zoo_entropies(zoo: ModelZoo, body: Params) -> Array:
-    """``[K]`` mean prediction entropy of each task's head on its unlabelled test inputs."""
+    """``[K]`` mean prediction entropy of each task's head on its unlabelled test inputs.
+
+    Example (a zoo takes seconds to build; run by ``tests/test_merging.py``):
+      >>> import jax
+      >>> from paretojax import merging
+      >>> zoo = merging.model_zoo(jax.random.key(0), ("identity", "parity"),  # doctest: +SKIP
+      ...                         hidden=8, pretrain_steps=5, finetune_steps=8)
+      >>> merging.zoo_entropies(zoo, merging.task_arithmetic(zoo.theta0,  # doctest: +SKIP
+      ...     merging.task_vectors(zoo.theta0, zoo.thetas))).shape
+      (2,)
+    """
     f = jax.vmap(task_entropy, in_axes=(None, 0, 0, 0))
     return f(body, zoo.heads, zoo.num_classes, zoo.x_test)
