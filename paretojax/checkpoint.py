@@ -301,7 +301,18 @@ def restore_checkpoint(
 
 
 def latest_step(directory: str | os.PathLike[str]) -> int | None:
-    """The latest checkpoint step in ``directory`` (``None`` if there is none or no directory)."""
+    """The latest checkpoint step in ``directory`` (``None`` if there is none or no directory).
+
+    Example:
+      >>> import tempfile, jax.numpy as jnp
+      >>> from paretojax.checkpoint import latest_step, save_checkpoint
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     print(latest_step(d))
+      ...     save_checkpoint(d, 7, {"w": jnp.ones(2)})
+      ...     print(latest_step(d))
+      None
+      7
+    """
     if not pathlib.Path(directory).is_dir():
         return None
     with Checkpointer(directory, max_to_keep=None) as ckpt:

@@ -79,6 +79,13 @@ def plot_front(
 
     Returns:
       the matplotlib Figure.
+
+    Example:
+      >>> import numpy as np, paretojax as pj
+      >>> pts = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+      >>> fig = pj.plot.plot_front(pts, ref=np.array([1.1, 1.1]), title="front")
+      >>> (len(fig.axes), fig.axes[0].get_title())
+      (1, 'front')
     """
     p = _as_points(points)
     m = p.shape[1]
@@ -179,6 +186,12 @@ def plot_parallel(
 
     Returns:
       the matplotlib Figure.
+
+    Example:
+      >>> import numpy as np, paretojax as pj
+      >>> fig = pj.plot.plot_parallel(np.arange(20.0).reshape(5, 4), normalize=True)
+      >>> len(fig.axes[0].lines)  # 5 polylines (one per vector) + 4 vertical objective axes
+      9
     """
     p = _as_points(points)
     n, m = p.shape
@@ -226,6 +239,12 @@ def plot_curves(
 
     Returns:
       the matplotlib Figure.
+
+    Example:
+      >>> import numpy as np, paretojax as pj
+      >>> fig = pj.plot.plot_curves({"train": np.ones((10, 2)), "test": np.ones(10)})
+      >>> [line.get_label() for line in fig.axes[0].lines]
+      ['train[0]', 'train[1]', 'test']
     """
     if not isinstance(history, Mapping) or not history:
         raise ValueError("history must be a non-empty dict {name: array [T] or [T, m]}.")

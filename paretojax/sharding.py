@@ -205,5 +205,17 @@ def psum_gram(local_jac: PyTree, axis_name: str, dtype: Any = None) -> Array:
 
     Replicated leaves must not be passed here (they would be counted once per device); add
     their Gram outside the ``psum``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from jax.sharding import PartitionSpec as P
+      >>> mesh = jax.make_mesh((1,), ("model",))
+      >>> jac = {"w": jnp.arange(12.0).reshape(2, 6)}  # parameters sharded on their last axis
+      >>> spec = {"w": P(None, "model")}
+      >>> f = jax.shard_map(lambda j: pj.sharding.psum_gram(j, "model"), mesh=mesh,
+      ...               in_specs=(spec,), out_specs=P())
+      >>> jac_sh = jax.device_put(jac, {"w": jax.NamedSharding(mesh, spec["w"])})
+      >>> bool(jnp.allclose(f(jac_sh), pj.gram(jac)))
+      True
     """
     return jax.lax.psum(gram(local_jac, dtype), axis_name)

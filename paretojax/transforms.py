@@ -194,6 +194,17 @@ def weighting_transform(
       uses_gram: compute ``G = gram(J)`` and pass it; when ``False`` (loss-level methods) an
         ``(m, 0)`` placeholder is passed instead, so ``gram.shape[0]`` still gives m.
       name: method name used in error messages.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> fixed = lambda G, losses, state, pref: (jnp.array([0.25, 0.75]), state)
+      >>> tx = pj.weighting_transform(fixed, num_tasks=2)
+      >>> u, st = tx.update({"w": jnp.array([[4., 0.], [0., 4.]])}, tx.init(None))
+      >>> (u["w"].tolist(), st.weights.tolist())
+      ([1.0, 3.0], [0.25, 0.75])
+      >>> u, st = tx.update({"w": jnp.array([[jnp.nan, 0.], [0., 4.]])}, st)
+      >>> (u["w"].tolist(), int(st.skipped))  # a non-finite Jacobian: the step is skipped
+      ([0.0, 0.0], 1)
     """
 
     def init(params: PyTree) -> TransformState:
@@ -258,6 +269,14 @@ def jacobian_transform(
     For methods that need the full Jacobian rows (GradDrop, TrimmedMean, …) rather than the Gram.
     Same validation and non-finite policy as :func:`weighting_transform`; ``state.weights`` stays
     ``None`` unless the method writes weights into its own state.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> clip = lambda J, losses, s, p: ({"w": jnp.clip(J["w"], -1., 1.).sum(0)}, s)
+      >>> tx = pj.jacobian_transform(clip)
+      >>> u, _ = tx.update({"w": jnp.array([[3., -0.5], [0.5, -2.]])}, tx.init(None))
+      >>> u["w"].tolist()
+      [1.5, -1.5]
     """
 
     def init(params: PyTree) -> TransformState:
@@ -301,7 +320,18 @@ def jacobian_transform(
 def as_transform(
     weighting: Weighting, num_tasks: int | None = None
 ) -> optax.GradientTransformationExtraArgs:
-    """The optax transform of a :class:`Weighting` (see :func:`weighting_transform`)."""
+    """The optax transform of a :class:`Weighting` (see :func:`weighting_transform`).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> jac = {"w": jnp.array([[-4., 1., 1.], [6., 1., 1.]])}  # Gram [[18, -22], [-22, 38]]
+      >>> tx = pj.as_transform(pj.imtl_g_weighting(), num_tasks=2)
+      >>> u, state = tx.update(jac, tx.init(None))
+      >>> [round(float(v), 4) for v in state.weights]  # logged because num_tasks was given
+      [0.5923, 0.4077]
+      >>> bool(jnp.allclose(u["w"], state.weights @ jac["w"]))  # u = Σ_i w_i g_i
+      True
+    """
     return weighting_transform(
         weighting.weights,
         weighting.init,

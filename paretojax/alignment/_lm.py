@@ -105,7 +105,7 @@ class CharLM(nnx.Module):
     the model preference-conditioned (then pass ``pref`` to every call).
 
     Example:
-      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> import jax.numpy as jnp, paretojax as pj
       >>> from flax import nnx
       >>> lm = pj.alignment.CharLM(8, rngs=nnx.Rngs(0))
       >>> lm(jnp.ones((2, 5), jnp.int32)).shape               # next-token logits per position
@@ -142,7 +142,17 @@ class CharLM(nnx.Module):
 
 
 def sequence_logprob(model: CharLM, tokens: Array, pref: Array | None = None) -> Array:
-    r""":math:`\log\pi(y) = \sum_t \log\pi(y_t\mid y_{<t})` for each row of ``tokens [B, T]``."""
+    r""":math:`\log\pi(y) = \sum_t \log\pi(y_t\mid y_{<t})` for each row of ``tokens [B, T]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> tok = jnp.array([[3, 5]])
+      >>> logp = jax.nn.log_softmax(lm(tok), axis=-1)[0]  # [T, V]
+      >>> bool(jnp.allclose(pj.alignment.sequence_logprob(lm, tok), logp[0, 3] + logp[1, 5]))
+      True
+    """
     logp = jax.nn.log_softmax(model(tokens, pref), axis=-1)
     return jnp.take_along_axis(logp, tokens[..., None], axis=-1)[..., 0].sum(-1)
 
@@ -167,6 +177,14 @@ def generate(
     GenARM (Xu et al., ICLR 2025) passes m ARMs and ``arm_weights = p``; PARM (Lin et al.,
     ICML 2025) passes one preference-aware ARM with ``arm_pref = p`` and ``arm_weights = [1]``.
     ``g = 1/β`` is the guidance strength. Each ARM costs one extra model step per token.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> toks = pj.alignment.generate(jax.random.key(1), lm, 4, length=6)
+      >>> (toks.shape, bool(jnp.all(toks > 0)))  # token 0 (BOS) is never sampled
+      ((4, 6), True)
     """
     k = len(arms)
     w = jnp.ones((k,)) if arm_weights is None else jnp.asarray(arm_weights)

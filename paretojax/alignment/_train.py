@@ -130,7 +130,18 @@ def pretrain_lm(key: Array, *, steps: int = 300, batch: int = 128, length: int =
 def preference_pairs(key: Array, base: CharLM, num: int, length: int = 12,
                      token_sets: Sequence[Sequence[int]] = DEFAULT_TOKEN_SETS[:2]
                      ) -> PreferencePairs:
-    """Sample ``num`` pairs from ``base`` and label them with the scripted rewards."""
+    """Sample ``num`` pairs from ``base`` and label them with the scripted rewards.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> pairs = pj.alignment.preference_pairs(jax.random.key(1), lm, 8, length=6)
+      >>> (pairs.a.shape, pairs.sign.shape)  # [N, T] and [N, m]
+      ((8, 6), (8, 2))
+      >>> set(pairs.sign.ravel().tolist()) <= {-1.0, 0.0, 1.0}
+      True
+    """
     ka, kb = jax.random.split(key)
     a = generate(ka, base, num, length)
     b = generate(kb, base, num, length)
@@ -146,7 +157,19 @@ def _masked_logsigmoid_mean(margin: Array, sign: Array) -> Array:
 
 def dpo_losses(model: CharLM, pairs: PreferencePairs, ref_a: Array, ref_b: Array,
                beta: float = 0.5, pref: Array | None = None) -> Array:
-    r"""DPO loss of every objective ``[m]`` (ref log-probs ``ref_a, ref_b [N]`` precomputed)."""
+    r"""DPO loss of every objective ``[m]`` (ref log-probs ``ref_a, ref_b [N]`` precomputed).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> a, b = jnp.array([[1, 2, 3], [4, 5, 6]]), jnp.array([[2, 2, 1], [6, 6, 4]])
+      >>> pairs = pj.alignment.PreferencePairs(a, b, sign=jnp.array([[1., -1.], [1., 0.]]))
+      >>> logprob = pj.alignment.sequence_logprob
+      >>> ra, rb = logprob(lm, pairs.a), logprob(lm, pairs.b)  # the reference = the policy
+      >>> [round(float(v), 4) for v in pj.alignment.dpo_losses(lm, pairs, ra, rb)]  # log 2
+      [0.6931, 0.6931]
+    """
     da = sequence_logprob(model, pairs.a, pref) - ref_a
     db = sequence_logprob(model, pairs.b, pref) - ref_b
     return _masked_logsigmoid_mean(beta * pairs.sign * (da - db)[:, None], pairs.sign)
@@ -154,7 +177,18 @@ def dpo_losses(model: CharLM, pairs: PreferencePairs, ref_a: Array, ref_b: Array
 
 def arm_losses(arm: CharLM, pairs: PreferencePairs, beta: float = 0.5,
                pref: Array | None = None) -> Array:
-    r"""ARM loss of every objective ``[m]``: :math:`-E\log\sigma(\beta s_i(r(a) - r(b)))`."""
+    r"""ARM loss of every objective ``[m]``: :math:`-E\log\sigma(\beta s_i(r(a) - r(b)))`.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> a, b = jnp.array([[1, 2, 3], [4, 5, 6]]), jnp.array([[2, 2, 1], [6, 6, 4]])
+      >>> pairs = pj.alignment.PreferencePairs(a, b, sign=jnp.array([[1., -1.], [1., 0.]]))
+      >>> tie = pairs._replace(b=pairs.a)  # r(a) − r(b) = 0
+      >>> [round(float(v), 4) for v in pj.alignment.arm_losses(lm, tie)]  # −log σ(0) = log 2
+      [0.6931, 0.6931]
+    """
     ra = sequence_logprob(arm, pairs.a, pref)
     rb = sequence_logprob(arm, pairs.b, pref)
     return _masked_logsigmoid_mean(beta * pairs.sign * (ra - rb)[:, None], pairs.sign)
@@ -181,7 +215,20 @@ def _wrap(model: CharLM, kind: str, m: int, rank: int, seed: int) -> CharLM:
 def panacea_finetune(key: Array, base: CharLM, pairs: PreferencePairs, *, steps: int = 300,
                      lr: float = 1e-2, beta: float = 0.5, rank: int = 4,
                      prefs_per_step: int = 4, concentration: float = 1.0) -> CharLM:
-    """Panacea: SVD-LoRA adapters on a copy of ``base``, DPO losses scalarised by p (LS)."""
+    """Panacea: SVD-LoRA adapters on a copy of ``base``, DPO losses scalarised by p (LS).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> a, b = jnp.array([[1, 2, 3], [4, 5, 6]]), jnp.array([[2, 2, 1], [6, 6, 4]])
+      >>> pairs = pj.alignment.PreferencePairs(a, b, sign=jnp.array([[1., -1.], [1., 0.]]))
+      >>> pol = pj.alignment.panacea_finetune(jax.random.key(2), lm, pairs, steps=2, rank=2)
+      >>> type(pol.proj).__name__
+      'PanaceaDense'
+      >>> pol(jnp.ones((1, 3), jnp.int32), jnp.array([0.3, 0.7])).shape
+      (1, 3, 8)
+    """
     m = pairs.sign.shape[1]
     ref_a, ref_b = sequence_logprob(base, pairs.a), sequence_logprob(base, pairs.b)
     model = _wrap(base, "panacea", m, rank, 0)
@@ -199,6 +246,16 @@ def train_genarm(key: Array, base: CharLM, pairs: PreferencePairs, *, steps: int
     """GenARM: m ARMs initialised from ``base``, ARM i trained on objective i's labels.
 
     The m trainings are one ``vmap`` over stacked copies (objective index as the batch axis).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> a, b = jnp.array([[1, 2, 3], [4, 5, 6]]), jnp.array([[2, 2, 1], [6, 6, 4]])
+      >>> pairs = pj.alignment.PreferencePairs(a, b, sign=jnp.array([[1., -1.], [1., 0.]]))
+      >>> arms = pj.alignment.train_genarm(jax.random.key(2), lm, pairs, steps=2)
+      >>> (len(arms), type(arms[0]).__name__)  # one ARM per objective
+      (2, 'CharLM')
     """
     m = pairs.sign.shape[1]
     graphdef, state = nnx.split(_clone(base))
@@ -229,7 +286,18 @@ def train_genarm(key: Array, base: CharLM, pairs: PreferencePairs, *, steps: int
 def train_parm(key: Array, base: CharLM, pairs: PreferencePairs, *, steps: int = 300,
                lr: float = 1e-2, beta: float = 0.5, rank: int = 4, prefs_per_step: int = 4,
                concentration: float = 0.5) -> CharLM:
-    """PARM: one preference-aware ARM (PBLoRA adapters on a copy of ``base``), Σ p_i ℓ_i."""
+    """PARM: one preference-aware ARM (PBLoRA adapters on a copy of ``base``), Σ p_i ℓ_i.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> a, b = jnp.array([[1, 2, 3], [4, 5, 6]]), jnp.array([[2, 2, 1], [6, 6, 4]])
+      >>> pairs = pj.alignment.PreferencePairs(a, b, sign=jnp.array([[1., -1.], [1., 0.]]))
+      >>> arm = pj.alignment.train_parm(jax.random.key(2), lm, pairs, steps=2, rank=2)
+      >>> type(arm.out).__name__
+      'PBLoRADense'
+    """
     m = pairs.sign.shape[1]
     model = _wrap(base, "pblora", m, rank, 0)
 
@@ -250,6 +318,15 @@ def evaluate_front(key: Array, base: CharLM, prefs: Any, *, mode: str = "base",
     ``mode``: ``"base"`` (the frozen model, the same for every p), ``"panacea"`` (``policy``
     with adapters), ``"genarm"`` (``base`` guided by the m ``arms`` weighted by p), ``"parm"``
     (``base`` guided by one preference-aware ARM ``arms[0]``). Preferences are a ``vmap`` axis.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> from flax import nnx
+      >>> lm = pj.alignment.CharLM(8, hidden=16, rngs=nnx.Rngs(0))
+      >>> prefs = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+      >>> front = pj.alignment.evaluate_front(jax.random.key(1), lm, prefs, num=8, length=6)
+      >>> (front.rewards.shape, front.hv >= 0)
+      ((2, 2), True)
     """
     prefs = jnp.asarray(prefs, jnp.float32)
     if prefs.ndim != 2 or not bool(jnp.all(jnp.abs(prefs.sum(1) - 1) < 1e-5)) or bool(

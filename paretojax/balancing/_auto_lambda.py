@@ -181,7 +181,13 @@ def _lam(raw: Array, use_softmax: Array) -> Array:
 
 
 def auto_lambda_weights(state: Any) -> Array:
-    """The current task weights ``λ`` (accepts the method state or any state holding it)."""
+    """The current task weights ``λ`` (accepts the method state or any state holding it).
+
+    Example:
+      >>> import paretojax as pj
+      >>> pj.auto_lambda_weights(pj.auto_lambda_init(2, libmtl=True)).tolist()  # r₀ = 1/m
+      [0.5, 0.5]
+    """
     st, _ = inner_state(state, AutoLambdaState, "auto_lambda_weights")
     return _lam(st.raw, st.use_softmax)
 
@@ -235,6 +241,18 @@ def auto_lambda_hypergrad(
 
     Returns:
       ``(hypergrad[m], aux)``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> loss_fn = lambda p, x: jnp.stack([jnp.sum((p - x) ** 2), jnp.sum((p + x) ** 2)])
+      >>> st = pj.auto_lambda_init(2, primary=[1.0, 0.0])
+      >>> x, th = jnp.ones(2), jnp.zeros(2)
+      >>> h, aux = pj.auto_lambda_hypergrad(loss_fn, th, st, x, x, inner_lr=0.1, exact_hvp=True)
+      >>> virtual = lambda r: th - 0.1 * jax.grad(lambda p: r @ loss_fn(p, x))(th)  # θ'(r)
+      >>> bool(jnp.allclose(h, jax.grad(lambda r: loss_fn(virtual(r), x)[0])(st.raw)))
+      True
+      >>> [round(float(v), 4) for v in h]  # task 1 helps the primary task, task 2 hurts it
+      [-0.8, 0.8]
     """
     st, _ = inner_state(state, AutoLambdaState, "auto_lambda")
     m = st.raw.shape[0]
@@ -330,7 +348,19 @@ def auto_lambda_weighting(
     lr: float | None = None,
     libmtl: bool = False,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` of :func:`auto_lambda`: the current ``λ`` (no Gram)."""
+    """The :class:`~paretojax.Weighting` of :func:`auto_lambda`: the current ``λ`` (no Gram).
+
+    Loss-level (``uses_gram=False``): returns ``λ`` from the state unchanged; the state is
+    updated by :func:`auto_lambda_step`.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.auto_lambda_weighting(num_tasks=2)
+      >>> w, _ = wt.weights(NOG, None, wt.init(), None)
+      >>> [round(float(v), 4) for v in w]  # r₀ = 0.1 (official default)
+      [0.1, 0.1]
+    """
     init_state = auto_lambda_init(
         num_tasks, primary=primary, weight_init=weight_init, lr=lr, libmtl=libmtl
     )

@@ -71,7 +71,14 @@ def _check_m(num_tasks: Any) -> int:
 
 
 def dwa_init(num_tasks: int) -> DWAState:
-    """Initial state (epoch 0, empty history) for ``num_tasks`` tasks."""
+    """Initial state (epoch 0, empty history) for ``num_tasks`` tasks.
+
+    Example:
+      >>> import paretojax as pj
+      >>> st = pj.dwa_init(3)
+      >>> (int(st.epoch), st.loss_sum.shape)
+      (0, (3,))
+    """
     m = _check_m(num_tasks)
     z = jnp.zeros((m,), jnp.float32)
     return DWAState(
@@ -164,7 +171,21 @@ def dwa_epoch_end(state: Any) -> Any:
 
 
 def dwa_weighting(num_tasks: int, temperature: float = 2.0) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`dwa`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`dwa`.
+
+    Loss-level (``uses_gram=False``): ``w = m·softmax(r/T)`` from the loss ratios of the two
+    previous epochs (``w = 1`` in epochs 0 and 1); the losses are accumulated in the state.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.dwa_weighting(num_tasks=2)
+      >>> w, state = wt.weights(NOG, jnp.array([1., 2.]), wt.init(), None)
+      >>> [round(float(v), 4) for v in w]  # epoch 0
+      [1.0, 1.0]
+      >>> state.count.item()  # one step accumulated
+      1.0
+    """
     m = _check_m(num_tasks)
     temperature = check_positive(temperature, "temperature", "dwa")
 

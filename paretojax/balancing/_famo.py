@@ -337,7 +337,19 @@ def famo_weighting(
     min_losses: Any = None,
     official: bool = False,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`famo` (loss-level, no Gram)."""
+    """The :class:`~paretojax.Weighting` pair of :func:`famo` (loss-level, no Gram).
+
+    Loss-level (``uses_gram=False``): ``w_i = z_i / (c D_i)`` with ``z = softmax(ξ)``
+    from the state, ``D_i = L_i − L_i^{min} + ε`` and ``c = Σ_i z_i / D_i``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.famo_weighting(num_tasks=2)
+      >>> w, _ = wt.weights(NOG, jnp.array([1., 2.]), wt.init(), None)
+      >>> [round(float(v), 4) for v in w]  # z = ½, D ≈ L: [½/(¾·1), ½/(¾·2)]
+      [0.6667, 0.3333]
+    """
     init_state = famo_init(
         num_tasks, lr=lr, weight_decay=weight_decay, min_losses=min_losses, official=official
     )

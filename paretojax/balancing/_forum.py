@@ -229,7 +229,14 @@ def forum_weights(
 
 
 def forum_epoch_end(state: Any) -> Any:
-    """Advance the epoch index ``e`` of the EMA rate (method state or any state holding it)."""
+    """Advance the epoch index ``e`` of the EMA rate (method state or any state holding it).
+
+    Example:
+      >>> import paretojax as pj
+      >>> st = pj.forum_epoch_end(pj.forum_init(2))
+      >>> int(st.epoch)
+      1
+    """
     return map_method_states(
         state, FORUMState, lambda s: s._replace(epoch=s.epoch + 1), "forum_epoch_end"
     )
@@ -374,7 +381,21 @@ def _self_gram(jac: PyTree, m: int) -> Array:
 
 
 def forum_weighting(num_tasks: int, *, phi: float = 0.1, lr: float = 1e-3) -> Weighting:
-    """The :class:`~paretojax.Weighting` of :func:`forum` (Gram of ``m + 1`` rows)."""
+    """The :class:`~paretojax.Weighting` of :func:`forum` (Gram of ``m + 1`` rows).
+
+    ``weights(G, ...)`` takes the ``(m+1) × (m+1)`` Gram of ``(∇F_1, …, ∇F_m, g_q)`` and returns
+    the effective row weights ``(Λ_t/‖∇F_t‖, ν)`` (module docstring).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> A = jnp.array([[1., 0., 0.], [0., 1., 0.], [0.5, 0.5, 1.]])  # rows ∇F₁, ∇F₂, g_q
+      >>> wt = pj.forum_weighting(num_tasks=2)
+      >>> w, state = wt.weights(A @ A.T, None, wt.init(), None)
+      >>> w.shape  # m + 1 row weights
+      (3,)
+      >>> [round(float(v), 4) for v in state.ema]  # Λ after one EMA step (e = 0: Λ = w*)
+      [0.5, 0.5]
+    """
     phi = check_nonneg(phi, "phi", "forum")
     init_state = forum_init(num_tasks, lr=lr)
 

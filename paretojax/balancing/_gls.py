@@ -84,7 +84,18 @@ def gls_weights(
 
 
 def gls_weighting() -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`gls`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`gls`.
+
+    Loss-level (``uses_gram=False``): ``w_i = S / (m L_i)`` with ``S = (Π_i L_i)^{1/m}``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> w, _ = pj.gls_weighting().weights(NOG, L, None, None)
+      >>> [round(float(v), 4) for v in w]  # √2/2, √2/4
+      [0.7071, 0.3536]
+    """
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):
         return gls_weights(gram, losses, state)

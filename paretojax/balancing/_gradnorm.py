@@ -94,7 +94,16 @@ class GradNormState(NamedTuple):
 
 
 def default_gradnorm_optimizer() -> optax.GradientTransformation:
-    """LibMTL's default main optimizer: ``torch.optim.Adam(lr=1e-4, weight_decay=1e-5)``."""
+    """LibMTL's default main optimizer: ``torch.optim.Adam(lr=1e-4, weight_decay=1e-5)``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> opt = pj.default_gradnorm_optimizer()
+      >>> p = jnp.array([1.0, -1.0])
+      >>> u, _ = opt.update(jnp.array([0.5, 0.5]), opt.init(p), p)
+      >>> [round(float(v), 6) for v in u]  # Adam's first step: −lr·sign(g)
+      [-0.0001, -0.0001]
+    """
     return optax.chain(optax.add_decayed_weights(1e-5), optax.adam(1e-4))
 
 
@@ -274,7 +283,19 @@ def gradnorm_weighting(
     initial_loss: str | None = None,
     optimizer: optax.GradientTransformation | None = None,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`gradnorm`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`gradnorm`.
+
+    ``weights(G, losses, state, pref)`` returns the weights before the step (equal weights during
+    epoch 0 in the default LibMTL variant) and steps ``θ`` on ``L_grad`` (reads only ``diag G``).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.gradnorm_weighting(num_tasks=2)
+      >>> w, state = wt.weights(G, jnp.array([1., 2.]), wt.init(), None)
+      >>> [round(float(v), 4) for v in w]  # epoch 0: equal weights
+      [1.0, 1.0]
+    """
     alpha = check_nonneg(alpha, "alpha", "gradnorm")
     _resolve(paper, initial_loss)
     opt = default_gradnorm_optimizer() if optimizer is None else optimizer

@@ -44,7 +44,14 @@ __all__ = ["imtl_l_loss", "imtl_l_params", "imtl_l_weights", "imtl_l_weighting",
 
 
 def imtl_l_params(num_tasks: int, init: float = 0.0) -> Array:
-    """The initial log-scales ``s`` ``[m]`` to add to the model parameters."""
+    """The initial log-scales ``s`` ``[m]`` to add to the model parameters.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> s = pj.imtl_l_params(3)
+      >>> (s.shape, float(jnp.exp(s).sum()))  # w = e^s = 1 at init
+      ((3,), 3.0)
+    """
     return _check_init(init, _check_m(num_tasks, "imtl_l"), "imtl_l")
 
 
@@ -68,7 +75,17 @@ def imtl_l_weights(
     pref: Array | None = None,
     optimizer: optax.GradientTransformation | None = None,
 ) -> tuple[Array, LearnedScaleState]:
-    """IMTL-L weights ``e^{s}`` and the state after one step of ``s``."""
+    """IMTL-L weights ``e^{s}`` and the state after one step of ``s``.
+
+    ``w_i = e^{s_i}`` (module docstring); the state holds ``s`` and its optimizer state.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> wt = pj.imtl_l_weighting(num_tasks=2)
+      >>> w, state = pj.imtl_l_weights(None, jnp.array([1., 2.]), wt.init())
+      >>> [round(float(v), 4) for v in w]  # e⁰
+      [1.0, 1.0]
+    """
     del gram, pref
     opt = optax.adam(1e-3) if optimizer is None else optimizer
     return learned_scale_weights(imtl_l_loss, losses, state, opt)
@@ -77,7 +94,18 @@ def imtl_l_weights(
 def imtl_l_weighting(
     num_tasks: int, init: float = 0.0, optimizer: optax.GradientTransformation | None = None
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`imtl_l`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`imtl_l`.
+
+    Loss-level (``uses_gram=False``): ``w = e^{s}``, then one optimizer step on ``s``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.imtl_l_weighting(num_tasks=2)
+      >>> w, state = wt.weights(NOG, jnp.array([1., 2.]), wt.init(), None)
+      >>> [round(float(v), 4) for v in w]
+      [1.0, 1.0]
+    """
     return learned_scale_weighting(
         imtl_l_loss, name="imtl_l", num_tasks=num_tasks, init=init, optimizer=optimizer
     )

@@ -116,7 +116,14 @@ def moml_init(num_tasks: int, *, lr: float = 1e-3) -> MOMLState:
 
 
 def moml_weights(state: Any) -> Array:
-    """The current task weights ``λ = softmax(ξ)`` (method state or any state holding it)."""
+    """The current task weights ``λ = softmax(ξ)`` (method state or any state holding it).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> st = pj.moml_init(2)._replace(logits=jnp.array([0., jnp.log(3.)]))
+      >>> [round(float(v), 4) for v in pj.moml_weights(st)]  # softmax(ξ)
+      [0.25, 0.75]
+    """
     st, _ = inner_state(state, MOMLState, "moml_weights")
     return jax.nn.softmax(st.logits)
 
@@ -166,6 +173,15 @@ def moml_hypergrads(
 
     Returns:
       ``(H, (inner_losses, outer_losses))``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> loss_fn = lambda p, x: jnp.stack([jnp.sum((p - x) ** 2), jnp.sum((p + x) ** 2)])
+      >>> p, x_in, x_out, st = jnp.array([0.5, -0.5]), jnp.ones(2), 2 * jnp.ones(2), pj.moml_init(2)
+      >>> H, _ = pj.moml_hypergrads(loss_fn, p, st, x_in, x_out, inner_lr=0.1)
+      >>> inner = lambda xi: p - 0.1 * jax.grad(lambda q: jax.nn.softmax(xi) @ loss_fn(q, x_in))(p)
+      >>> bool(jnp.allclose(H, jax.jacobian(lambda xi: loss_fn(inner(xi), x_out))(st.logits)))
+      True
     """
     st, _ = inner_state(state, MOMLState, "moml")
     m = st.logits.shape[0]
@@ -250,7 +266,19 @@ def moml_step(
 
 
 def moml_weighting(num_tasks: int, *, lr: float = 1e-3) -> Weighting:
-    """The :class:`~paretojax.Weighting` of :func:`moml`: the current ``λ`` (no Gram)."""
+    """The :class:`~paretojax.Weighting` of :func:`moml`: the current ``λ`` (no Gram).
+
+    Loss-level (``uses_gram=False``): returns ``λ = softmax(ξ)`` from the state unchanged;
+    ``ξ`` is updated by :func:`moml_step`.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.moml_weighting(num_tasks=2)
+      >>> w, _ = wt.weights(NOG, None, wt.init(), None)
+      >>> [round(float(v), 4) for v in w]
+      [0.5, 0.5]
+    """
     init_state = moml_init(num_tasks, lr=lr)
 
     def fn(gram: Array, losses: Array | None, state: MOMLState, pref: Array | None):

@@ -167,7 +167,15 @@ def uw_weights(
     optimizer: optax.GradientTransformation | None = None,
 ) -> tuple[Array, LearnedScaleState]:
     """UW weights ``½e^{−s}`` and the state after one step of ``s`` (``optimizer`` default
-    ``optax.adam(1e-3)``; it must be the one whose state is ``state.opt_state``)."""
+    ``optax.adam(1e-3)``; it must be the one whose state is ``state.opt_state``).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> wt = pj.uw_weighting(num_tasks=2)
+      >>> w, state = pj.uw_weights(None, jnp.array([1., 2.]), wt.init())
+      >>> [round(float(v), 4) for v in w]  # ½e⁰
+      [0.5, 0.5]
+    """
     del gram, pref
     opt = optax.adam(1e-3) if optimizer is None else optimizer
     return learned_scale_weights(uw_loss, losses, state, opt)
@@ -176,7 +184,18 @@ def uw_weights(
 def uw_weighting(
     num_tasks: int, init: float = 0.0, optimizer: optax.GradientTransformation | None = None
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`uw`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`uw`.
+
+    Loss-level (``uses_gram=False``): ``w = ½e^{−s}``, then one optimizer step on ``s``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.uw_weighting(num_tasks=2)
+      >>> w, state = wt.weights(NOG, jnp.array([1., 2.]), wt.init(), None)
+      >>> [round(float(v), 4) for v in w]
+      [0.5, 0.5]
+    """
     return learned_scale_weighting(
         uw_loss, name="uw", num_tasks=num_tasks, init=init, optimizer=optimizer
     )

@@ -32,7 +32,16 @@ __all__ = ["AdapterParam", "PanaceaDense", "PBLoRADense"]
 
 
 class AdapterParam(nnx.Param):
-    """Trainable parameters of a preference adapter (Panacea / PBLoRA)."""
+    """Trainable parameters of a preference adapter (Panacea / PBLoRA).
+
+    Example:
+      >>> from flax import nnx
+      >>> from paretojax.manifold import AdapterParam, PanaceaDense
+      >>> base = nnx.Linear(6, 4, rngs=nnx.Rngs(0))
+      >>> ad = PanaceaDense(base, rank=2, num_objectives=3, rngs=nnx.Rngs(1))
+      >>> sorted(nnx.state(ad, AdapterParam).keys())  # the adapter only, not the base layer
+      ['lora_u', 'lora_v', 'pref_scale', 'sigma']
+    """
 
 
 def _kaiming_uniform(key: Array, shape: tuple[int, ...], fan_in: int) -> Array:

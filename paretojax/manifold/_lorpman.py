@@ -51,11 +51,28 @@ __all__ = [
 
 
 class LowRankParetoBase(nnx.Param):
-    """Shared base weights ``W⁰`` (and shared biases) of a LORPMAN layer; frozen late in training."""
+    """Shared base weights ``W⁰`` (and shared biases) of a LORPMAN layer; frozen late in training.
+
+    Example:
+      >>> import jax, paretojax.manifold as pm
+      >>> from flax import nnx
+      >>> layer = pm.LowRankParetoDense(6, 4, rank=2, num_objectives=3, rngs=nnx.Rngs(0))
+      >>> sum(x.size for x in jax.tree.leaves(nnx.state(layer, pm.LowRankParetoBase)))  # 6·4 + 4
+      28
+    """
 
 
 class LowRankParetoFactor(nnx.Param):
-    """Task-specific low-rank factors ``A_i`` / ``B_i`` of a LORPMAN layer."""
+    """Task-specific low-rank factors ``A_i`` / ``B_i`` of a LORPMAN layer.
+
+    Example:
+      >>> import jax, paretojax.manifold as pm
+      >>> from flax import nnx
+      >>> layer = pm.LowRankParetoDense(6, 4, rank=2, num_objectives=3, rngs=nnx.Rngs(0))
+      >>> st = nnx.state(layer, pm.LowRankParetoFactor)
+      >>> (sorted(st.keys()), sum(x.size for x in jax.tree.leaves(st)))  # m·r·(d_in + d_out)
+      (['lora_a', 'lora_b'], 60)
+    """
 
 
 def _check_scale(scale: float) -> float:

@@ -36,7 +36,18 @@ __all__ = ["FrozenWeights", "PWEMoE"]
 
 
 class FrozenWeights(nnx.Variable):
-    """Frozen ``θ₀``, task vectors and merged weights of :class:`PWEMoE` (never trained)."""
+    """Frozen ``θ₀``, task vectors and merged weights of :class:`PWEMoE` (never trained).
+
+    Example:
+      >>> from flax import nnx
+      >>> from paretojax.manifold import FrozenWeights, PWEMoE
+      >>> mk = lambda s: nnx.Linear(3, 2, rngs=nnx.Rngs(s))
+      >>> moe = PWEMoE(mk(0), [mk(1), mk(2)], rngs=nnx.Rngs(3))
+      >>> sorted(nnx.state(moe, FrozenWeights).keys())
+      ['rest', 'segment', 'task_vectors', 'theta0']
+      >>> sorted(nnx.state(moe, nnx.Param).keys())  # only the router is trainable
+      ['b1', 'b2', 'w1', 'w2']
+    """
 
 
 def _key_name(k: Any) -> Any:

@@ -174,7 +174,15 @@ def nondominated_sort(
 
 
 def nondominated_host(points, *, keep_duplicates: bool = True) -> np.ndarray:
-    """Host (moocore) version of :func:`nondominated` for large n (NumPy in and out)."""
+    """Host (moocore) version of :func:`nondominated` for large n (NumPy in and out).
+
+    Example:
+      >>> import numpy as np
+      >>> from paretojax.metrics import nondominated_host
+      >>> y = np.array([[1., 3.], [2., 2.], [3., 1.], [3., 3.]])
+      >>> nondominated_host(y).tolist()
+      [True, True, True, False]
+    """
     import moocore
 
     y = np.asarray(points, np.float64)
@@ -186,7 +194,15 @@ def nondominated_host(points, *, keep_duplicates: bool = True) -> np.ndarray:
 
 
 def nondominated_sort_host(points) -> np.ndarray:
-    """Host (moocore ``pareto_rank``) version of :func:`nondominated_sort` (0-based ranks)."""
+    """Host (moocore ``pareto_rank``) version of :func:`nondominated_sort` (0-based ranks).
+
+    Example:
+      >>> import numpy as np
+      >>> from paretojax.metrics import nondominated_sort_host
+      >>> y = np.array([[1., 3.], [2., 2.], [3., 1.], [3., 3.], [4., 4.]])
+      >>> nondominated_sort_host(y).tolist()
+      [0, 0, 0, 1, 2]
+    """
     import moocore
 
     y = np.asarray(points, np.float64)

@@ -507,6 +507,13 @@ def hv_contributions_host(points, ref) -> np.ndarray:
     mutually non-dominated (duplicates allowed) moocore's default ``ignore_dominated=True`` path
     is used: it gives the same numbers, and moocore 0.3.2's ``ignore_dominated=False`` path
     returns 0 for some tiny (~1e-9) contributions of large 3-D fronts.
+
+    Example:
+      >>> import numpy as np
+      >>> from paretojax.metrics import hv_contributions_host
+      >>> y = np.array([[1., 3.], [2., 2.], [3., 1.], [3., 3.]])  # the last point is dominated
+      >>> hv_contributions_host(y, np.array([4., 4.])).tolist()
+      [1.0, 1.0, 1.0, 0.0]
     """
     import moocore
 
@@ -541,6 +548,13 @@ def hv_gradient_host(points, ref) -> np.ndarray:
     projections of the kept points with :math:`y_{j,i} \le y_{k,i}` (reference point without
     coordinate i); 0 for dominated, outside and later-duplicate points. Costs one moocore
     contribution call per (point, axis).
+
+    Example:
+      >>> import numpy as np
+      >>> from paretojax.metrics import hv_gradient_host
+      >>> y = np.array([[1., 3.], [2., 2.], [3., 1.]])
+      >>> hv_gradient_host(y, np.array([4., 4.])).tolist()  # −(exclusive edge length)
+      [[-1.0, -1.0], [-1.0, -1.0], [-1.0, -1.0]]
     """
     import moocore
 

@@ -35,7 +35,16 @@ __all__ = ["hv_grad_weights", "dynamic_reference"]
 
 
 def dynamic_reference(losses: Array, ref: Any = None, scale: float = 1.1) -> Array:
-    """``max(ref, scale · max_k F_k)`` per objective (LibMOON ``HVMaxSolver``)."""
+    """``max(ref, scale · max_k F_k)`` per objective (LibMOON ``HVMaxSolver``).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> F = jnp.array([[1., 4.], [2., 3.]])  # K = 2 solutions, m = 2 objectives
+      >>> [round(float(v), 4) for v in pj.dynamic_reference(F)]  # 1.1 · column max
+      [2.2, 4.4]
+      >>> [round(float(v), 4) for v in pj.dynamic_reference(F, ref=jnp.array([5., 0.]))]
+      [5.0, 4.4]
+    """
     y = jnp.asarray(losses)
     r = scale * jnp.max(y, axis=0)
     if ref is not None:

@@ -175,12 +175,28 @@ def stch_set_weighting(*, mu: float = 0.1, lam: Any = None, z: Any = None) -> Se
 
 
 def tch_set_weighting(*, lam: Any = None, z: Any = None) -> SetWeighting:
-    """TCH-Set as a :class:`SetWeighting` (subgradient ``∂ tch_set_loss / ∂F``)."""
+    """TCH-Set as a :class:`SetWeighting` (subgradient ``∂ tch_set_loss / ∂F``).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> F = jnp.array([[0.2, 3.0], [1.0, 0.5]])
+      >>> a, _ = pj.tch_set_weighting().weights(jnp.zeros((2, 2, 0)), F, None, None)
+      >>> a.tolist()  # only the worst objective (i = 2) at its best solution (k = 2)
+      [[0.0, 0.0], [0.0, 1.0]]
+    """
     return _set_weighting(lambda y: tch_set_loss(y, lam=lam, z=z), "tch_set")
 
 
 def som_weighting(smooth_mu: float | None = None) -> SetWeighting:
-    """SoM as a :class:`SetWeighting` (``∂ som_loss / ∂F``; each objective pulls its best k)."""
+    """SoM as a :class:`SetWeighting` (``∂ som_loss / ∂F``; each objective pulls its best k).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> F = jnp.array([[0.2, 3.0], [1.0, 0.5]])  # K = 2 solutions, m = 2 objectives
+      >>> a, _ = pj.som_weighting().weights(jnp.zeros((2, 2, 0)), F, None, None)
+      >>> a.tolist()  # objective i pulls its best solution argmin_k F[k, i]
+      [[1.0, 0.0], [0.0, 1.0]]
+    """
     if smooth_mu is not None:
         smooth_mu = _check_mu(smooth_mu, "som_weighting")
     return _set_weighting(lambda y: som_loss(y, smooth_mu), "som")

@@ -161,7 +161,19 @@ def _check_hp(eps: float, max_iter: int) -> None:
 
 
 def epo_weighting(eps: float = 1e-4, relaxed: bool = False, max_iter: int = 50) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`epo` (needs losses and pref)."""
+    """The :class:`~paretojax.Weighting` pair of :func:`epo` (needs losses and pref).
+
+    ``weights(G, losses, state, pref)`` solves the balance LP while the non-uniformity ``μ`` of
+    ``r ⊙ f`` exceeds ``ε`` (towards the ray ``f ∝ p``), else the descent LP (module docstring).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.epo_weighting()
+      >>> w, _ = wt.weights(G, jnp.array([1., 2.]), None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # balance: only the larger f/p is pushed down
+      [0.0, 1.0]
+    """
     _check_hp(eps, max_iter)
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):

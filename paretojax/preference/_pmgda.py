@@ -165,7 +165,19 @@ def _check_hp(h_eps: float, sigma: float, max_iter: int) -> None:
 
 
 def pmgda_weighting(h_eps: float = 0.01, sigma: float = 0.95, max_iter: int = 50) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`pmgda` (needs losses and pref)."""
+    """The :class:`~paretojax.Weighting` pair of :func:`pmgda` (needs losses and pref).
+
+    ``weights(G, losses, state, pref)`` returns the MGDA weights when ``h(f) < h_eps`` (on the
+    ray ``f ∝ p``), else the LP weights that decrease ``h`` (module docstring).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.pmgda_weighting()
+      >>> w, _ = wt.weights(G, jnp.array([1., 2.]), None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # off the ray, f₂ too large for p
+      [0.0029, 0.1602]
+    """
     _check_hp(h_eps, sigma, max_iter)
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):

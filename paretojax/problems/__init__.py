@@ -133,12 +133,26 @@ REGISTRY: dict[str, tuple[Callable[..., Problem], str]] = {
 
 
 def names() -> tuple[str, ...]:
-    """Registered problem names (aliases included), in catalogue order."""
+    """Registered problem names (aliases included), in catalogue order.
+
+    Example:
+      >>> import paretojax as pj
+      >>> pj.problems.names()[:3]
+      ('zdt1', 'zdt2', 'zdt3')
+      >>> pj.problems.get("zdt1").n_obj
+      2
+    """
     return tuple(REGISTRY)
 
 
 def descriptions() -> dict[str, str]:
-    """``{name: one-line description}``."""
+    """``{name: one-line description}``.
+
+    Example:
+      >>> import paretojax as pj
+      >>> pj.problems.descriptions()["zdt1"]
+      'ZDT1, n = 30, convex front f2 = 1 - sqrt(f1)'
+    """
     return {k: d for k, (_, d) in REGISTRY.items()}
 
 

@@ -178,6 +178,14 @@ def multidigits(
       flatten: return ``[n, 144]`` instead of ``[n, 12, 12]``.
 
     Suggested model (METHODS §13): MLP 144–128–128 (or a small conv net) + two 10-way heads.
+
+    Example:
+      >>> import paretojax as pj
+      >>> d = pj.datasets.multidigits(n_train=20, n_test=10)
+      >>> (d.x_train.shape, d.y_train.shape, d.task_names)
+      ((20, 12, 12), (20, 2), ('top_left', 'bottom_right'))
+      >>> bool(((d.y_train >= 0) & (d.y_train < 10)).all())  # ten classes per task
+      True
     """
     hetero = "invert" if heterogeneous is True else (heterogeneous or None)
     if hetero not in _HETERO:
@@ -210,7 +218,16 @@ DIGIT_TASKS: tuple[tuple[str, frozenset[int]], ...] = (
 
 
 def digit_tasks(labels: Any, num_tasks: int) -> np.ndarray:
-    """Binary targets ``[n, num_tasks]`` (int32) of the first ``num_tasks`` :data:`DIGIT_TASKS`."""
+    """Binary targets ``[n, num_tasks]`` (int32) of the first ``num_tasks`` :data:`DIGIT_TASKS`.
+
+    Example:
+      >>> import numpy as np, paretojax as pj
+      >>> t = pj.datasets.digit_tasks(np.arange(10), 3)
+      >>> t.shape, t[:, 0].tolist()  # task 1: odd
+      ((10, 3), [0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+      >>> t[:, 2].tolist()  # task 3: prime
+      [0, 0, 1, 1, 0, 1, 0, 1, 0, 0]
+    """
     labels = np.asarray(labels)
     table = np.zeros((10, len(DIGIT_TASKS)), np.int32)
     for t, (_, pos) in enumerate(DIGIT_TASKS):
@@ -271,6 +288,14 @@ def many_task_digits(
     multiple of 4 {0,4,8}, < 3, then ``is_0`` … ``is_9``. Train on BCE per task. Evaluation
     convention (METHODS §13, LORPMAN): HV in accuracy space with the origin as reference, at the
     m one-hot preferences plus the centre. Sizes: ≈ 1437 train / 360 test images (80/20).
+
+    Example:
+      >>> import paretojax as pj
+      >>> d = pj.datasets.many_task_digits(num_tasks=3)
+      >>> (d.y_train.shape[1], d.task_names)
+      (3, ('odd', 'greater_than_4', 'prime'))
+      >>> bool((d.y_train[:, 0] == d.labels_train % 2).all())  # task 1: odd
+      True
     """
     if not 2 <= int(num_tasks) <= len(DIGIT_TASKS):
         raise ValueError(f"num_tasks must lie in 2..{len(DIGIT_TASKS)}, got {num_tasks}.")
@@ -346,6 +371,14 @@ def fairness(
     Objectives (:func:`fairness_losses`): BCE and the tanh-relaxed DEO, HV reference (1, 1) on raw
     losses (for comparability with LibMOON's Adult numbers; not the same data). Suggested model:
     MLP d→128→128→1 (COSMOS/LibMOON "M1").
+
+    Example:
+      >>> import numpy as np, paretojax as pj
+      >>> d = pj.datasets.fairness(n=200, d=5, d_informative=3)
+      >>> (d.x_train.shape, d.y_train.shape, d.task_names)  # 20 % test split
+      ((160, 5), (160,), ('bce', 'deo'))
+      >>> sorted(np.unique(d.s_train).tolist())
+      [0, 1]
     """
     if n < 2 or d < 1 or not 1 <= d_informative <= d:
         raise ValueError(
@@ -387,7 +420,13 @@ def _check_logits(logits, y, s):
 
 
 def bce_loss(logits: Any, y: Any) -> jax.Array:
-    r"""Mean binary cross-entropy from logits, ``mean(softplus(ℓ) − yℓ)`` (stable)."""
+    r"""Mean binary cross-entropy from logits, ``mean(softplus(ℓ) − yℓ)`` (stable).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> round(float(pj.datasets.bce_loss(jnp.zeros(4), jnp.array([0, 1, 1, 0]))), 4)  # log 2
+      0.6931
+    """
     logits, y, _ = _check_logits(logits, y, None)
     return jnp.mean(jax.nn.softplus(logits) - y.astype(logits.dtype) * logits)
 
@@ -401,6 +440,16 @@ def deo_loss(logits: Any, y: Any, s: Any, c: float = 1.0, *, reduction: str = "n
     (Padh et al. 2020; LibMOON ``problem/mtl/objectives.py`` ``DEOHyperbolicTangentRelaxation``,
     c = 1: ``reduction="n"``.) ``reduction="group_mean"`` uses the two group means instead (the
     later COSMOS code); an empty group contributes 0. Jit-safe (masks, no boolean indexing).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> y, s = jnp.ones(2), jnp.array([0, 1])  # one positive in each group
+      >>> val = pj.datasets.deo_loss(jnp.array([2., -2.]), y, s)
+      >>> ref = jnp.abs(jnp.tanh(jax.nn.sigmoid(2.)) - jnp.tanh(jax.nn.sigmoid(-2.))) / 2
+      >>> (round(float(val), 4), bool(jnp.isclose(val, ref)))
+      (0.2941, True)
+      >>> float(pj.datasets.deo_loss(jnp.array([2., 2.]), y, s))  # equal treatment
+      0.0
     """
     logits, y, s = _check_logits(logits, y, s)
     if reduction not in ("n", "group_mean"):
@@ -417,7 +466,14 @@ def deo_loss(logits: Any, y: Any, s: Any, c: float = 1.0, *, reduction: str = "n
 
 
 def deo_gap(logits: Any, y: Any, s: Any) -> jax.Array:
-    r"""The (hard) DEO metric ``|P(ŷ=1 | y=1, s=0) − P(ŷ=1 | y=1, s=1)|`` with ŷ = 1[ℓ > 0]."""
+    r"""The (hard) DEO metric ``|P(ŷ=1 | y=1, s=0) − P(ŷ=1 | y=1, s=1)|`` with ŷ = 1[ℓ > 0].
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> logits, y, s = jnp.array([1., -1., 1., 1.]), jnp.ones(4), jnp.array([0, 0, 1, 1])
+      >>> float(pj.datasets.deo_gap(logits, y, s))  # |1/2 − 2/2|
+      0.5
+    """
     logits, y, s = _check_logits(logits, y, s)
     yhat = (logits > 0).astype(jnp.float32)
     pos = y == 1
@@ -474,7 +530,16 @@ def _linnerud(standardize: bool) -> Linnerud:
 
 def linnerud(standardize: bool = False) -> Linnerud:
     """The Linnerud 3-output regression data (20 samples, no split): a natural 3-objective
-    regression (one MSE per target). ``standardize=True`` z-scores inputs and targets."""
+    regression (one MSE per target). ``standardize=True`` z-scores inputs and targets.
+
+    Example:
+      >>> import numpy as np, paretojax as pj
+      >>> d = pj.datasets.linnerud(standardize=True)
+      >>> d.x.shape, d.y.shape, len(d.task_names)
+      ((20, 3), (20, 3), 3)
+      >>> bool(np.allclose(d.y.mean(0), 0.0, atol=1e-6))  # z-scored targets
+      True
+    """
     return _linnerud(bool(standardize))
 
 
@@ -488,17 +553,35 @@ _REGISTRY: dict[str, tuple[Callable[..., Any], str]] = {
 
 
 def names() -> tuple[str, ...]:
-    """Registered dataset names."""
+    """Registered dataset names.
+
+    Example:
+      >>> import paretojax as pj
+      >>> pj.datasets.names()
+      ('multidigits', 'many_task_digits', 'fairness', 'linnerud')
+    """
     return tuple(_REGISTRY)
 
 
 def descriptions() -> dict[str, str]:
-    """``{name: one-line description}``."""
+    """``{name: one-line description}``.
+
+    Example:
+      >>> import paretojax as pj
+      >>> set(pj.datasets.descriptions()) == set(pj.datasets.names())
+      True
+    """
     return {k: v for k, (_, v) in _REGISTRY.items()}
 
 
 def get(name: str, **kwargs: Any) -> Any:
-    """Build the dataset ``name`` with its keyword arguments (see each builder)."""
+    """Build the dataset ``name`` with its keyword arguments (see each builder).
+
+    Example:
+      >>> import paretojax as pj
+      >>> pj.datasets.get("linnerud").y.shape
+      (20, 3)
+    """
     key = name.lower()
     if key not in _REGISTRY:
         raise ValueError(f"Unknown dataset {name!r}. Known: {', '.join(_REGISTRY)}.")

@@ -94,7 +94,16 @@ def magnitude_prune(w: Array, sparsity: float) -> Array:
 
 
 def layer_objective(w_hat: Array, w: Array, h: Array) -> Array:
-    r"""Reconstruction error :math:`\operatorname{tr}((\hat W-W)^\top H(\hat W-W))=\|X\hat W-XW\|^2`."""
+    r"""Reconstruction error :math:`\operatorname{tr}((\hat W-W)^\top H(\hat W-W))=\|X\hat W-XW\|^2`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from paretojax import pruning
+      >>> x = jax.random.normal(jax.random.key(0), (16, 4))
+      >>> w, wh = jnp.ones((4, 3)), jnp.zeros((4, 3))
+      >>> bool(jnp.isclose(pruning.layer_objective(wh, w, x.T @ x), jnp.sum((x @ wh - x @ w) ** 2)))
+      True
+    """
     d = w - w_hat
     return jnp.sum(d * (h @ d))
 

@@ -36,7 +36,14 @@ class MultiTaskMLP(NamedTuple):
 def multitask_mlp(key: jax.Array, tasks: tuple[str, ...] = ("identity", "mod3"), *,
                   hidden: int = 64, steps: int = 300, lr: float = 3e-3,
                   n_cal: int = 256) -> MultiTaskMLP:
-    """Train the shared MLP on the zoo tasks (shifted inputs per task; summed CE)."""
+    """Train the shared MLP on the zoo tasks (shifted inputs per task; summed CE).
+
+    Example:
+      >>> import jax, paretojax as pj
+      >>> net = pj.pruning.multitask_mlp(jax.random.key(0), steps=2, hidden=8, n_cal=16)
+      >>> (net.tasks, net.x_cal.shape, net.num_classes.tolist())
+      (('identity', 'mod3'), (2, 16, 64), [10, 3])
+    """
     images, labels = _digits()
     tr, te = _stratified_split(0, 0.2)
     dtr = [_task_data(t, images[tr], labels[tr], 0) for t in tasks]
@@ -66,7 +73,18 @@ def multitask_mlp(key: jax.Array, tasks: tuple[str, ...] = ("identity", "mod3"),
 
 
 def task_losses(body, heads, num_classes, x, y) -> jax.Array:
-    """``[T]`` mean cross-entropy of each task's head on its own inputs."""
+    """``[T]`` mean cross-entropy of each task's head on its own inputs.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> body = {"w0": jnp.ones((3, 4)), "b0": jnp.zeros(4),
+      ...         "w1": jnp.ones((4, 4)), "b1": jnp.zeros(4)}
+      >>> heads = {"w": jnp.zeros((2, 4, 10)), "b": jnp.zeros((2, 10))}  # uniform logits
+      >>> x, y = jnp.ones((2, 5, 3)), jnp.zeros((2, 5), jnp.int32)
+      >>> L = jax.jit(pj.pruning.task_losses)(body, heads, jnp.array([10, 3]), x, y)
+      >>> [round(float(v), 4) for v in L]  # log 10, log 3: classes ≥ num_classes are masked
+      [2.3026, 1.0986]
+    """
 
     def one(h, n, xx, yy):
         logits = head_apply(h, body_apply(body, xx), n)
@@ -76,7 +94,19 @@ def task_losses(body, heads, num_classes, x, y) -> jax.Array:
 
 
 def layer_grams(body: dict, x: jax.Array) -> dict[str, jax.Array]:
-    """Per-task Grams ``{layer: [T, d_in, d_in]}`` of the dense model's inputs to each layer."""
+    """Per-task Grams ``{layer: [T, d_in, d_in]}`` of the dense model's inputs to each layer.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> body = {"w0": jnp.eye(3, 2), "b0": jnp.zeros(2)}
+      >>> x = jax.random.normal(jax.random.key(0), (2, 16, 3))  # T = 2 tasks, 16 inputs each
+      >>> g = jax.jit(pj.pruning.layer_grams)(body, x)
+      >>> {k: v.shape for k, v in g.items()}  # [T, d_in, d_in] per layer
+      {'w0': (2, 3, 3), 'w1': (2, 2, 2)}
+      >>> h = jax.nn.relu(x[1] @ body["w0"])  # inputs of task 2 to layer w1
+      >>> bool(jnp.allclose(g["w1"][1], h.T @ h, atol=1e-5))
+      True
+    """
     h0 = x
     h1 = jax.nn.relu(x @ body["w0"] + body["b0"][None, None, :])
     return {"w0": jnp.einsum("tni,tnj->tij", h0, h0), "w1": jnp.einsum("tni,tnj->tij", h1, h1)}
@@ -84,7 +114,24 @@ def layer_grams(body: dict, x: jax.Array) -> dict[str, jax.Array]:
 
 def prune_and_evaluate(net: MultiTaskMLP, sparsity: float, prefs: np.ndarray,
                        *, max_iter: int = 300) -> dict[str, np.ndarray]:
-    """Test losses ``[*, T]`` of magnitude, ALPS-on-task-i and MOSP over ``prefs [P, T]``."""
+    """Test losses ``[*, T]`` of magnitude, ALPS-on-task-i and MOSP over ``prefs [P, T]``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, numpy as np, paretojax as pj
+      >>> k = jax.random.split(jax.random.key(0), 4)
+      >>> body = {"w0": jax.random.normal(k[0], (4, 4)), "b0": jnp.zeros(4),
+      ...         "w1": jax.random.normal(k[1], (4, 4)), "b1": jnp.zeros(4)}  # same shapes
+      >>> heads = {"w": jax.random.normal(k[2], (2, 4, 10)), "b": jnp.zeros((2, 10))}
+      >>> x = jax.random.normal(k[3], (2, 32, 4))
+      >>> y = jnp.zeros((2, 32), jnp.int32)
+      >>> net = pj.pruning.MultiTaskMLP(body, heads, jnp.array([10, 3]), x, x, y, ("a", "b"))
+      >>> prefs = np.array([[0.5, 0.5], [0.9, 0.1]])
+      >>> out = pj.pruning.prune_and_evaluate(net, 0.5, prefs, max_iter=5)
+      >>> sorted(out)
+      ['ALPS (calib. a)', 'ALPS (calib. all)', 'ALPS (calib. b)', 'MOSP', 'dense', 'magnitude']
+      >>> (out["dense"].shape, out["MOSP"].shape)  # [T] and [P, T]
+      ((2,), (2, 2))
+    """
     grams = layer_grams(net.body, net.x_cal)
     t = grams["w0"].shape[0]
 
@@ -129,6 +176,13 @@ def char_lm(key: jax.Array, num_domains: int = 2, *, context: int = 4, vocab: in
     one-hot of the last ``context`` characters (``context·vocab`` inputs) through the same
     64–h–h body as the digits MLP and one shared next-character head (copied per domain, so the
     digits pipeline applies unchanged); "task loss" = next-character CE on held-out text.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> net = pj.pruning.char_lm(jax.random.key(0), steps=2, hidden=8, n_seq=8, length=8,
+      ...                          n_cal=16)
+      >>> (net.tasks, net.x_cal.shape)  # inputs: one-hot of context·vocab = 4·10 characters
+      (('lang0', 'lang1'), (2, 16, 40))
     """
     if not 2 <= vocab <= 10:
         raise ValueError(f"vocab must lie in [2, 10], got {vocab}.")

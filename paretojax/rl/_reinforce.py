@@ -206,7 +206,16 @@ def policy_objectives(
 def evaluate_policy(
     params: dict[str, Any], env: VectorEnv, pref: Array | None = None
 ) -> Array:
-    """Greedy return ``[m]`` of one policy (deterministic for both built-in envs)."""
+    """Greedy return ``[m]`` of one policy (deterministic for both built-in envs).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> env = pj.rl.deep_sea_treasure()
+      >>> p = pj.rl.init_policy(jax.random.key(0), env, hidden=(8,))
+      >>> R = pj.rl.evaluate_policy(p, env)
+      >>> R.shape, bool(jnp.array_equal(R, pj.rl.evaluate_policy(p, env)))  # deterministic
+      ((2,), True)
+    """
     R, _, _ = rollout(params, env, jax.random.key(0), 1, pref, greedy=True)
     return R[0]
 

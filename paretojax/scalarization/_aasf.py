@@ -70,7 +70,22 @@ def aasf_weighting(
     nadir: Any = None,
     z: Any = None,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(aasf_loss)/∂f``."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(aasf_loss)/∂f``.
+
+    Loss-level (``uses_gram=False``): ``weights(_, losses, state, pref)`` is the gradient
+    of :func:`aasf_loss` w.r.t. the losses, applied to the task gradients.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.aasf_weighting()
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # ∂s/∂f
+      [0.05, 2.05]
+      >>> bool(jnp.allclose(w, jax.grad(lambda f: pj.aasf_loss(f, jnp.array([0.5, 0.5])))(L)))
+      True
+    """
     mu = check_positive(mu, "mu", "aasf")
     rho = check_positive(rho, "rho", "aasf", allow_zero=True)
     return scalarization_weighting(

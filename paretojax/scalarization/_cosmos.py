@@ -107,7 +107,21 @@ def cosmos_weighting(
     z: Any = None,
     linear: str = "simplex",
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(cosmos_loss)/∂f`` (weights may be negative)."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(cosmos_loss)/∂f`` (weights may be negative).
+
+    Loss-level (``uses_gram=False``): the gradient ``p − λ ∂cos(f, p)/∂f`` of :func:`cosmos_loss`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.cosmos_weighting()
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # the cosine term pulls f₂ down, f₁ up
+      [-0.5119, 1.006]
+      >>> bool(jnp.allclose(w, jax.grad(lambda f: pj.cosmos_loss(f, jnp.array([0.5, 0.5])))(L)))
+      True
+    """
     lam = check_positive(lam, "lam", "cosmos", allow_zero=True)
     _check_linear(linear)
     return scalarization_weighting(

@@ -55,7 +55,19 @@ def ls_loss(
 def ls_weighting(
     pref: Any = None, *, ideal: Any = None, nadir: Any = None, z: Any = None
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(ls_loss)/∂f`` (``p`` / (nadir − ideal))."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(ls_loss)/∂f`` (``p`` / (nadir − ideal)).
+
+    Loss-level (``uses_gram=False``): ``∂s/∂f_i = p_i``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.ls_weighting()
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.25, 0.75]))
+      >>> [round(float(v), 4) for v in w]  # the preference itself
+      [0.25, 0.75]
+    """
     return scalarization_weighting(ls_loss, name="ls", pref=pref, ideal=ideal, nadir=nadir, z=z)
 
 

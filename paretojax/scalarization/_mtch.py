@@ -85,7 +85,20 @@ def mtch_weighting(
     step_size: float | None = None,
 ) -> Weighting:
     """The :class:`~paretojax.Weighting` ``w = ∂(mtch_loss)/∂f``; with ``step_size`` the
-    balanced-step weights of :func:`mtch_balanced_weights` (reads the Gram matrix)."""
+    balanced-step weights of :func:`mtch_balanced_weights` (reads the Gram matrix).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> w, _ = pj.mtch_weighting().weights(jnp.zeros((2, 0)), jnp.array([0.6, 0.3]), None,
+      ...                                    jnp.array([0.5, 0.5]))
+      >>> w.tolist()                      # ∂/∂f of max_i f_i/p_i: the active task, 1/p
+      [2.0, 0.0]
+      >>> G = jnp.array([[1.0, -0.5], [-0.5, 1.0]])
+      >>> wb, _ = pj.mtch_weighting(step_size=0.1, gradient="unweighted").weights(
+      ...     G, jnp.array([0.5, 0.5]), None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 3) for v in wb]  # tied: the balanced step mixes both
+      [0.5, 0.5]
+    """
     _check_gradient(gradient)
     if step_size is None:
         return scalarization_weighting(

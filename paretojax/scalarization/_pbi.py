@@ -100,7 +100,21 @@ def pbi_weighting(
     nadir: Any = None,
     z: Any = None,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(pbi_loss)/∂f``."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(pbi_loss)/∂f``.
+
+    Loss-level (``uses_gram=False``): the gradient ``p̂ + θ ∂d₂/∂f`` of :func:`pbi_loss`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.pbi_weighting()
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # θ = 5 pulls f back to the ray
+      [-2.8284, 4.2426]
+      >>> bool(jnp.allclose(w, jax.grad(lambda f: pj.pbi_loss(f, jnp.array([0.5, 0.5])))(L)))
+      True
+    """
     theta = check_positive(theta, "theta", "pbi", allow_zero=True)
     return scalarization_weighting(
         pbi_loss, name="pbi", pref=pref, theta=theta, ideal=ideal, nadir=nadir, z=z

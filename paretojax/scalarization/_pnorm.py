@@ -47,7 +47,19 @@ def pnorm_loss(
 def pnorm_weighting(
     pref: Any = None, *, ideal: Any = None, nadir: Any = None, z: Any = None
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(pnorm_loss)/∂f``."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(pnorm_loss)/∂f``.
+
+    Loss-level (``uses_gram=False``): ``w_i = p_i² (f̂_i − z_i) / s``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.pnorm_weighting()
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # p²·f/‖p⊙f‖ = 0.25·[1, 2]/√1.25
+      [0.2236, 0.4472]
+    """
     return scalarization_weighting(
         pnorm_loss, name="pnorm", pref=pref, ideal=ideal, nadir=nadir, z=z
     )

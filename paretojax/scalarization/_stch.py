@@ -107,7 +107,21 @@ def stch_weighting(
     inverse: bool = False,
 ) -> Weighting:
     """The :class:`~paretojax.Weighting` ``w = p ⊙ softmax(p⊙(f̂−z)/μ)`` (∂ of
-    :func:`stch_loss`)."""
+    :func:`stch_loss`).
+
+    Loss-level (``uses_gram=False``); as ``μ → 0`` the weights tend to the TCH subgradient.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.stch_weighting(mu=1.0)
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # p ⊙ softmax(p⊙f/μ)
+      [0.1888, 0.3112]
+      >>> bool(jnp.allclose(w, jnp.array([0.5, 0.5]) * jax.nn.softmax(jnp.array([0.5, 1.]))))
+      True
+    """
     mu = check_positive(mu, "mu", "stch")
     return scalarization_weighting(
         stch_loss, name="stch", pref=pref, mu=mu, ideal=ideal, nadir=nadir, z=z, inverse=inverse

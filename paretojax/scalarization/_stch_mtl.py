@@ -72,7 +72,14 @@ class STCHMTLState(NamedTuple):
 
 
 def stch_mtl_init(num_tasks: int) -> STCHMTLState:
-    """Initial state for ``num_tasks`` tasks (epoch 0, nothing accumulated)."""
+    """Initial state for ``num_tasks`` tasks (epoch 0, nothing accumulated).
+
+    Example:
+      >>> import paretojax as pj
+      >>> st = pj.stch_mtl_init(2)
+      >>> (int(st.epoch), st.nadir.tolist())
+      (0, [1.0, 1.0])
+    """
     m = _check_m(num_tasks)
     return STCHMTLState(
         epoch=jnp.zeros((), jnp.int32),
@@ -170,6 +177,13 @@ def stch_mtl_epoch_end(state: Any, *, warmup_epochs: int = 4) -> Any:
 
     Raises:
       ValueError: if ``state`` contains no :class:`STCHMTLState`.
+
+    Example:
+      >>> import paretojax as pj
+      >>> st = pj.stch_mtl_init(2)
+      >>> st = pj.stch_mtl_epoch_end(pj.stch_mtl_epoch_end(st))
+      >>> int(st.epoch)
+      2
     """
     warmup = _check_warmup(warmup_epochs)
     return map_states(state, STCHMTLState, lambda s: _epoch_end_one(s, warmup), "stch_mtl")
@@ -184,7 +198,14 @@ def stch_mtl_weights(
     mu: float = 1.0,
     warmup_epochs: int = 4,
 ) -> tuple[Array, STCHMTLState]:
-    """Weights ``∂S/∂L`` of :func:`stch_mtl_loss` and the new state (Gram unused)."""
+    """Weights ``∂S/∂L`` of :func:`stch_mtl_loss` and the new state (Gram unused).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> w, st = pj.stch_mtl_weights(None, jnp.array([1., 2.]), pj.stch_mtl_init(2))
+      >>> [round(float(v), 4) for v in w]  # warm-up: ∂Σ log L_i = 1/L_i
+      [1.0, 0.5]
+    """
     del gram, pref
     f = jnp.asarray(losses)
     f = f.astype(jnp.promote_types(f.dtype, jnp.float32))
@@ -194,7 +215,18 @@ def stch_mtl_weights(
 
 
 def stch_mtl_weighting(num_tasks: int, mu: float = 1.0, warmup_epochs: int = 4) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`stch_mtl`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`stch_mtl`.
+
+    Loss-level (``uses_gram=False``): the weights of :func:`stch_mtl_weights`.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.stch_mtl_weighting(num_tasks=2)
+      >>> w, state = wt.weights(NOG, jnp.array([1., 2.]), wt.init(), None)
+      >>> [round(float(v), 4) for v in w]
+      [1.0, 0.5]
+    """
     m = _check_m(num_tasks)
     mu = check_positive(mu, "mu", "stch_mtl")
     warmup = _check_warmup(warmup_epochs)

@@ -92,7 +92,19 @@ def tch_weighting(
     gradient: str = "weighted",
     inverse: bool = False,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` ``w = ∂(tch_loss)/∂f`` (one non-zero entry)."""
+    """The :class:`~paretojax.Weighting` ``w = ∂(tch_loss)/∂f`` (one non-zero entry).
+
+    Loss-level (``uses_gram=False``): ``p_{i*} e_{i*}`` with ``i* = argmax_i p_i(f̂_i − z_i)``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> L = jnp.array([1., 2.])
+      >>> wt = pj.tch_weighting()
+      >>> w, _ = wt.weights(NOG, L, None, jnp.array([0.5, 0.5]))
+      >>> [round(float(v), 4) for v in w]  # only the worst weighted task, i* = 2
+      [0.0, 0.5]
+    """
     _check_gradient(gradient)
     return scalarization_weighting(
         tch_loss, name="tch", pref=pref, ideal=ideal, nadir=nadir, z=z, gradient=gradient,

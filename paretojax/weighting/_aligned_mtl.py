@@ -107,7 +107,19 @@ def aligned_mtl_weights(
 
 
 def aligned_mtl_weighting(scale_mode: str = "min", libmtl: bool = False) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`aligned_mtl`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`aligned_mtl`.
+
+    ``weights(G, ...)`` returns ``w = B p`` with ``B = √s V_r Λ_r^{-1/2} V_rᵀ`` from the
+    eigendecomposition of ``G`` (module docstring).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.aligned_mtl_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [0.5591, 0.4083]
+    """
     _check(scale_mode)
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):

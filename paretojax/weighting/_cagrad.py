@@ -154,7 +154,18 @@ def cagrad_weighting(
     norm_eps: float = 1e-4,
     num_iters: int = 200,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`cagrad`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`cagrad`.
+
+    ``weights(G, ...)`` returns ``(p + (c‖g₀‖/‖g_w‖) w*) / s`` (module docstring; ``c = 0.5``).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.cagrad_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [0.5633, 0.4]
+    """
     _resolve(c, rescale, torchjd)
     if not (eps >= 0.0 and norm_eps >= 0.0) or int(num_iters) < 1:
         raise ValueError("cagrad: eps and norm_eps must be ≥ 0 and num_iters ≥ 1.")

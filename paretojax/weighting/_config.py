@@ -94,7 +94,19 @@ def config_weights(
 
 
 def config_weighting(rcond: float | None = None) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`config`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`config`.
+
+    ``weights(G, ...)`` returns ``w = (1ᵀGa / aᵀGa) a`` with ``a = (Ĝ⁺p) ⊘ √diag G`` (the exact
+    Gram form of the module docstring).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.config_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [1.2265, 0.8441]
+    """
     if rcond is not None and not rcond >= 0.0:
         raise ValueError(f"config: rcond must be ≥ 0, got {rcond}.")
 

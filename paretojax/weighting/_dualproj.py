@@ -81,7 +81,21 @@ def dualproj_weighting(
     solver: str = "active_set",
     max_iter: int | None = None,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`dualproj`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`dualproj`.
+
+    ``weights(G, ...)`` returns the weights of the mean gradient projected onto the dual cone
+    ``{x : Jx ≥ 0}`` of the gradients.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.dualproj_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [0.6109, 0.5]
+      >>> bool(jnp.allclose(w, pj.dualproj_weights(G)[0]))
+      True
+    """
     _check_hparams(norm_eps, reg_eps, solver, "dualproj")
     pv = _check_pref_vector(pref_vector, "dualproj")
 

@@ -86,7 +86,14 @@ def _resolve(variant: str, robust_step_size: float | None, n_warmup_steps: int) 
 
 
 def excess_mtl_init(params: PyTree, num_tasks: int, variant: str = "libmtl") -> ExcessMTLState:
-    """Initial state: ``w = w₀``, ``h = 0`` (``m`` copies of the parameter shapes)."""
+    """Initial state: ``w = w₀``, ``h = 0`` (``m`` copies of the parameter shapes).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> st = pj.excess_mtl_init({"w": jnp.zeros(3)}, num_tasks=2)
+      >>> (st.weights.tolist(), st.sq_sum["w"].shape)
+      ([1.0, 1.0], (2, 3))
+    """
     m = _check_num_tasks(num_tasks, "excess_mtl")
     _resolve(variant, None, 1)
     w0 = _VARIANTS[variant][0](m)

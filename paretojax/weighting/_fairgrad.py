@@ -92,7 +92,20 @@ def fairgrad_weights(
 
 
 def fairgrad_weighting(alpha: float = 1.0, ridge: float = 1e-8, num_iters: int = 30) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`fairgrad`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`fairgrad`.
+
+    ``weights(G, ...)`` solves ``G w = w^{-1/α}`` (``w > 0``) for the α-fair weights.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.fairgrad_weighting(alpha=1.0)
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [0.5915, 0.4071]
+      >>> bool(jnp.allclose(G @ w, 1 / w, rtol=1e-3))  # the α = 1 fixed point
+      True
+    """
     _check(alpha)
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):

@@ -98,7 +98,20 @@ def imtl_g_weights(
 
 
 def imtl_g_weighting(rcond: float | None = None) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`imtl_g`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`imtl_g`.
+
+    ``weights(G, ...)`` returns ``w ∝ G⁺ √diag G`` normalised to ``Σ w_i = 1``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.imtl_g_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [0.5923, 0.4077]
+      >>> round(float(w.sum()), 4)
+      1.0
+    """
     if rcond is not None and not rcond >= 0.0:
         raise ValueError(f"imtl_g: rcond must be ≥ 0, got {rcond}.")
 

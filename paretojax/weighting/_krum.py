@@ -92,7 +92,20 @@ def krum_weights(
 
 
 def krum_weighting(n_byzantine: int, n_selected: int = 1, squared: bool = False) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`krum`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`krum`.
+
+    ``weights(G, ...)`` puts weight on the ``n_selected`` gradients with the smallest Krum score
+    (sum of distances to their nearest neighbours, computed from ``G``); needs
+    ``m ≥ n_byzantine + 3``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> j = jnp.array([[1., 1, 1], [1, 0, 1], [75, -666, 23], [1, 2, 3], [2, 0, 1]])
+      >>> wt = pj.krum_weighting(n_byzantine=1, n_selected=4)
+      >>> w, _ = wt.weights(j @ j.T, None, None, None)
+      >>> w.tolist()  # the outlier (task 3) gets no weight
+      [0.25, 0.25, 0.0, 0.25, 0.25]
+    """
     _check(n_byzantine, n_selected)
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):

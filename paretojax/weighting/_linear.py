@@ -60,7 +60,18 @@ def linear_weights(
 
 
 def linear_weighting(weights: Any = None, reduction: str = "mean") -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`linear`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`linear`.
+
+    ``weights`` returns the fixed weights (``1/m`` by default) without reading the Gram.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.linear_weighting(reduction="sum")
+      >>> w, _ = wt.weights(NOG, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [1.0, 1.0]
+    """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"linear: reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
     if weights is not None:

@@ -122,7 +122,20 @@ def mgda_weights(
 def mgda_weighting(
     normalization: str = "none", solver: str = "active_set", combine: str = "raw"
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`mgda`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`mgda`.
+
+    ``weights(G, losses, state, pref)`` returns the min-norm weights ``w*`` of :func:`mgda_weights`.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.mgda_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [0.6, 0.4]
+      >>> bool(jnp.allclose(w, pj.mgda_weights(G)[0]))
+      True
+    """
     _check(normalization, solver, combine)
 
     def fn(gram: Array, losses: Array | None, state: Any, pref: Array | None):

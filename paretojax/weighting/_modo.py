@@ -103,6 +103,15 @@ def cross_batch_transform(
     and non-finite policy as :func:`paretojax.weighting_transform` (a bad step is skipped: zero
     update, unchanged state, ``skipped`` incremented); the weights are logged in
     ``state.weights``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> diag = lambda M, losses, inner, pref: (jnp.diagonal(M), inner)  # w_i = g¹_i · g²_i
+      >>> tx = pj.cross_batch_transform(diag, lambda: (), num_tasks=2, name="diag")
+      >>> j1, j2 = {"w": jnp.array([[1., 0.], [0., 2.]])}, {"w": jnp.array([[3., 0.], [0., 1.]])}
+      >>> u, st = tx.update(j1, tx.init(None), jac1=j1, jac2=j2)
+      >>> (st.weights.tolist(), u["w"].tolist())  # u = 3·g₁ + 2·g₂
+      ([3.0, 2.0], [3.0, 4.0])
     """
 
     def init(params: PyTree) -> TransformState:

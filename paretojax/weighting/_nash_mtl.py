@@ -68,7 +68,14 @@ class NashMTLState(NamedTuple):
 
 
 def nash_mtl_init(num_tasks: int) -> NashMTLState:
-    """Initial :class:`NashMTLState` for ``num_tasks`` tasks."""
+    """Initial :class:`NashMTLState` for ``num_tasks`` tasks.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> st = pj.nash_mtl_init(3)
+      >>> ([round(float(a), 4) for a in st.alpha], int(st.step))
+      ([0.3333, 0.3333, 0.3333], 0)
+    """
     if int(num_tasks) < 1:
         raise ValueError(f"nash_mtl: num_tasks must be ≥ 1, got {num_tasks}.")
     m = int(num_tasks)
@@ -165,7 +172,21 @@ def nash_mtl_weighting(
     ridge: float = 1e-8,
     num_iters: int = 30,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`nash_mtl` (state sized by num_tasks)."""
+    """The :class:`~paretojax.Weighting` pair of :func:`nash_mtl` (state sized by num_tasks).
+
+    ``weights(G, losses, state, pref)`` solves the bargaining condition ``Gα = 1/α``
+    (``α > 0``) with the compiled root finder, then rescales so that ``‖Jᵀα‖ ≤ max_norm``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.nash_mtl_weighting(num_tasks=2)
+      >>> w, state = wt.weights(G, None, wt.init(), None)
+      >>> [round(float(v), 4) for v in w]
+      [0.4182, 0.2878]
+      >>> bool(jnp.all(w > 0))
+      True
+    """
     _check(max_norm, update_weights_every, optim_niter)
     nash_mtl_init(num_tasks)
 

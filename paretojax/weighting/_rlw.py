@@ -53,7 +53,14 @@ def _check(dist: str, concentration: Any) -> None:
 
 
 def rlw_init(key: Array | None = None, seed: int = 0) -> RLWState:
-    """Initial :class:`RLWState` from a key (or ``jax.random.key(seed)``)."""
+    """Initial :class:`RLWState` from a key (or ``jax.random.key(seed)``).
+
+    Example:
+      >>> import jax, paretojax as pj
+      >>> a, b = pj.rlw_init(seed=0).key, pj.rlw_init(jax.random.key(0)).key
+      >>> bool((jax.random.key_data(a) == jax.random.key_data(b)).all())  # seed=0 ≡ key(0)
+      True
+    """
     return RLWState(key=jax.random.key(seed) if key is None else key)
 
 
@@ -140,7 +147,18 @@ def rlw_weighting(
     key: Array | None = None,
     seed: int = 0,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`rlw` (``uses_gram=False``)."""
+    """The :class:`~paretojax.Weighting` pair of :func:`rlw` (``uses_gram=False``).
+
+    ``weights`` draws ``w = softmax(ε)`` from the key in its state (no Gram read).
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> NOG = jnp.zeros((2, 0))  # uses_gram=False: an (m, 0) placeholder carries m
+      >>> wt = pj.rlw_weighting(seed=0)
+      >>> w, state = wt.weights(NOG, None, wt.init(), None)
+      >>> (w.shape, round(float(w.sum()), 4))
+      ((2,), 1.0)
+    """
     _check(dist, concentration)
 
     def fn(gram: Array, losses: Array | None, state: RLWState, pref: Array | None):

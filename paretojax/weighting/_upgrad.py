@@ -163,7 +163,21 @@ def upgrad_weighting(
     solver: str = "active_set",
     max_iter: int | None = None,
 ) -> Weighting:
-    """The :class:`~paretojax.Weighting` pair of :func:`upgrad`."""
+    """The :class:`~paretojax.Weighting` pair of :func:`upgrad`.
+
+    ``weights(G, ...)`` returns the weights of the mean of the gradients each projected onto
+    the dual cone ``{x : Jx ≥ 0}``.
+
+    Example:
+      >>> import jax.numpy as jnp, paretojax as pj
+      >>> G = jnp.array([[18., -22.], [-22., 38.]])
+      >>> wt = pj.upgrad_weighting()
+      >>> w, _ = wt.weights(G, None, None, None)
+      >>> [round(float(v), 4) for v in w]
+      [1.1109, 0.7894]
+      >>> bool(jnp.all(G @ w >= -1e-4))  # u = Jᵀw conflicts with no task
+      True
+    """
     _check_hparams(norm_eps, reg_eps, solver, "upgrad")
     pv = _check_pref_vector(pref_vector, "upgrad")
 
