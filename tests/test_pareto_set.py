@@ -155,6 +155,10 @@ def test_fonseca_fleming_anchor_fast():
     hv_res = run_finite_set(FF, prefs, "hv_grad", 500, 1e-2, key, ref=(1.0, 1.0), dynamic=False)
     hv_hv = float(hypervolume(hv_res.f, jnp.ones(2)))
     assert hv_hv >= 0.2900, hv_hv
+    # PMGDA (LibMOON's h_eps = 0.01, σ = 0.95): same anchor
+    pm_res = run_finite_set(FF, prefs, "pmgda", 1000, 1e-2, key)
+    assert float(hypervolume(pm_res.f, jnp.ones(2))) >= 0.2827
+    assert float(cross_angle(pm_res.f, prefs)) < 0.5
     # mTCH with the balanced step lands on the rays (issue #6 anchor: HV ≥ 0.2827, angle < 0.5°;
     # LibMOON's protocol length of 1000 steps — at 500 the set is still 2e-4 short)
     mt_res = run_finite_set(FF, prefs, "mtch", 1000, 1e-2, key, gradient="unweighted",
