@@ -114,6 +114,7 @@ def _psl(steps, d=None, loss="stch", **kw):
                       optimizer=optax.adam(1e-2), checkpoint_dir=d, checkpoint_every=6, **kw)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax io thread
 def test_fit_psl_resume_is_bitwise(tmp_path, monkeypatch):
     ref = _psl(20)  # plain path: one chunk of 20; resumed runs use chunks of ≤ 6
     _psl(7, tmp_path / "ext")
