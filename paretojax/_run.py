@@ -12,7 +12,9 @@ Methods (see :func:`finite_set_methods`):
 * ``preference``: EPO, PMGDA (one solution per preference, exact-preference methods);
 * ``scalarization``: every scalarization taking a preference with a ``<name>_weighting``
   (``ls``, ``tch``, ``mtch``, ``stch``, ``pbi``, ``cosmos``, ``aasf``, ``pnorm``) —
-  one scalarised problem per preference, weights ``∂s/∂f``;
+  one scalarised problem per preference, weights ``∂s/∂f``; ``mtch_balanced`` is mTCH with
+  the balanced step of :func:`paretojax.mtch_balanced_weights` (LibMOON's unweighted gradient
+  convention, ``step_size`` = the run's ``lr``), which lands on the preference rays;
 * ``set``: ``hv_grad`` (hypervolume-gradient ascent on the whole set; preferences only seed the
   count K and are not used by the update).
 
@@ -94,9 +96,21 @@ def finite_set_methods() -> dict[str, str]:
             out[name] = "preference"
         elif info.family == "scalarization" and hasattr(sc, f"{name}_weighting"):
             out[name] = "scalarization"
+    out["mtch_balanced"] = "scalarization"
     for name in ("hv_grad", "pmtl", "stch_set", "tch_set", "som"):
         out[name] = "set"
     return dict(sorted(out.items()))
+
+
+#: One-line descriptions of the ``paretojax run`` names that are not registry methods.
+RUN_ONLY_DESCRIPTIONS = {
+    "mtch_balanced": "mTCH with the balanced (LP) step: lands on the preference rays.",
+    "hv_grad": "Hypervolume-gradient ascent on the whole set (Emmerich & Deutz 2014; LibMOON).",
+    "pmtl": "Pareto MTL: K sector-constrained sub-problems (Lin et al., NeurIPS 2019).",
+    "stch_set": "Smooth Tchebycheff-set: few solutions for many objectives (Lin et al., ICLR 2025).",
+    "tch_set": "Tchebycheff-set scalarization (the μ → 0 limit of stch_set).",
+    "som": "Sum-of-minimum: each objective served by its best solution (Ding et al., ICML 2024).",
+}
 
 
 def psl_methods() -> dict[str, str]:
@@ -255,7 +269,10 @@ def run_problem(
     k = p.shape[0]
     import paretojax as pj
 
-    rule = pj.finite_set_weighting(method)
+    if method == "mtch_balanced":
+        rule = pj.finite_set_weighting("mtch", gradient="unweighted", step_size=float(lr))
+    else:
+        rule = pj.finite_set_weighting(method)
     x0 = _initial_x(prob, k, jax.random.key(int(seed)))
     prefs_j = jnp.asarray(p, jnp.float32)
 

@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
             "`paretojax list problems`) together, one per preference, with plain SGD and a clamp "
             "to the box after each step (the LibMOON protocol). Methods: the preference family "
             "(epo, pmgda), any scalarization taking a preference (ls, tch, mtch, stch, pbi, "
-            "cosmos, aasf, pnorm; one scalarised problem per preference) and hv_grad "
+            "cosmos, aasf, pnorm; one scalarised problem per preference; mtch_balanced: mTCH with "
+            "the balanced step that lands on the rays) and hv_grad "
             "(hypervolume-gradient ascent on the whole set). Preferences: linspace(0.01, 0.99, K) "
             "for 2 objectives; for m >= 3 the smallest Das-Dennis lattice with at least K points, "
             "shrunk to entries >= 0.01. Prints a table (HV w.r.t. the problem's reference point, "
@@ -135,6 +136,15 @@ def _cmd_list(what: str) -> int:
         print("methods (pj.<name>):")
         for name, info in pj.methods().items():
             print(f"  {name:<16} {info.family:<14} {info.description}")
+        from paretojax._run import RUN_ONLY_DESCRIPTIONS, finite_set_methods, psl_methods
+
+        print("more `paretojax run --method` names:")
+        for name, fam in finite_set_methods().items():
+            if name not in pj.methods():
+                print(f"  {name:<16} {fam:<14} {RUN_ONLY_DESCRIPTIONS.get(name, '')}")
+        for name, loss in psl_methods().items():
+            print(f"  {name:<16} {'psl':<14} Pareto-set learning (ParetoSetMLP) with the "
+                  f"{loss} loss.")
     if what in ("problems", "all"):
         from paretojax import problems
 

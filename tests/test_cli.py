@@ -30,8 +30,13 @@ def test_demo_writes_table_json_and_png(tmp_path, capsys):
 def test_list_shows_methods_problems_datasets(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    for word in ("mgda", "linear", "zdt1", "multidigits"):
+    for word in ("mgda", "linear", "zdt1", "multidigits", "mtch_balanced", "hv_grad", "psl-stch"):
         assert word in text
+    import paretojax as pj
+    from paretojax._run import RUN_ONLY_DESCRIPTIONS, finite_set_methods
+
+    for name in finite_set_methods():  # every run-only name has its one-line description
+        assert name in pj.methods() or RUN_ONLY_DESCRIPTIONS.get(name), name
 
 
 @pytest.mark.parametrize(
@@ -105,6 +110,15 @@ def test_run_matches_run_finite_set_and_reaches_preferences(tmp_path):
     np.testing.assert_allclose(f, np.asarray(ref.f), rtol=1e-5, atol=1e-6)
     hv = float(pj.metrics.hypervolume(ref.f, prob.hv_ref))
     assert abs(res["metrics"]["hv"] - hv) < 1e-5
+
+
+def test_run_mtch_balanced_lands_on_the_rays():
+    from paretojax._run import run_problem
+
+    kw = dict(prefs=4, steps=400, out=None, progress=False, stream=open(os.devnull, "w"))
+    bal = run_problem("fonseca_fleming", "mtch_balanced", **kw)
+    assert bal["family"] == "scalarization" and bal["metrics"]["all_finite"]
+    assert bal["metrics"]["cross_angle"] < 0.05, bal["metrics"]
 
 
 def test_run_prefs_many_objectives():
